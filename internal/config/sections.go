@@ -1,0 +1,180 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// decode reads a whole file. Errors are collected in d.errs.
+func (d *decoder) decode(data []byte) *Config {
+	c := &Config{
+		File:            d.file,
+		Listen:          DefaultListen,
+		MaxRequestBytes: DefaultMaxRequestBytes,
+		Timezone:        DefaultTimezone,
+	}
+	body := d.parse(data)
+	if body == nil {
+		return c
+	}
+	fields, ok := d.mapping(body, "the top level of a config file")
+	if !ok {
+		return c
+	}
+	for _, f := range fields {
+		switch f.key {
+		case "mcpServers":
+			c.Servers = d.servers(f.value)
+		case "mcpSettings":
+			c.Settings = d.settings(f.value)
+		case "server":
+			d.serverSection(c, f.value)
+		case "tools":
+			d.toolsSection(c, f.value)
+		default:
+			if !isKnownIgnored(f.key) {
+				// A key that is neither ours nor LibreChat's is
+				// most likely a typo of ours; otherwise it is a
+				// LibreChat section newer than this list.
+				if s := suggest(f.key, ownSections); s != "" {
+					d.errorf(f.keyN, "unknown top-level section %q; did you mean %q?", f.key, s)
+					continue
+				}
+			}
+			c.IgnoredSections = append(c.IgnoredSections, f.key)
+		}
+	}
+	return c
+}
+
+var settingsKeys = []string{"allowedDomains", "allowedAddresses"}
+
+func (d *decoder) settings(n ast.Node) Settings {
+	var s Settings
+	fields, _ := d.mapping(n, "mcpSettings")
+	for _, f := range fields {
+		switch f.key {
+		case "allowedDomains":
+			s.AllowedDomains, _ = d.strList(f.value, "mcpSettings.allowedDomains", false)
+		case "allowedAddresses":
+			s.AllowedAddresses, _ = d.strList(f.value, "mcpSettings.allowedAddresses", false)
+		default:
+			d.unknownKey(f, "mcpSettings", settingsKeys)
+		}
+	}
+	return s
+}
+
+var serverSectionKeys = []string{"listen", "publicURL", "allowedOrigins", "maxRequestBytes"}
+
+func (d *decoder) serverSection(c *Config, n ast.Node) {
+	fields, _ := d.mapping(n, "server")
+	for _, f := range fields {
+		v := f.value
+		switch f.key {
+		case "listen":
+			s, ok := d.str(v, "server.listen")
+			if !ok || s == "" {
+				if ok {
+					d.errorf(d.resolve(v), "server.listen must not be empty")
+				}
+				continue
+			}
+			if msg := checkListen(s); msg != "" {
+				d.errorf(d.resolve(v), "server.listen: %s", msg)
+				continue
+			}
+			c.Listen = s
+		case "publicURL":
+			s, ok := d.str(v, "server.publicURL")
+			if ok && s != "" {
+				if msg := checkURL(s); msg != "" {
+					d.errorf(d.resolve(v), "server.publicURL: %s", msg)
+				}
+			}
+			c.PublicURL = s
+		case "allowedOrigins":
+			origins, _ := d.strList(v, "server.allowedOrigins", false)
+			for _, o := range origins {
+				if msg := checkOrigin(o); msg != "" {
+					d.errorf(d.resolve(v), "server.allowedOrigins: %s", msg)
+				}
+			}
+			c.AllowedOrigins = origins
+		case "maxRequestBytes":
+			b, present, ok := d.integer(v, "server.maxRequestBytes")
+			if !present || !ok {
+				continue
+			}
+			if b <= 0 {
+				d.errorf(d.resolve(v), "server.maxRequestBytes must be a positive number, got %d", b)
+				continue
+			}
+			c.MaxRequestBytes = b
+		default:
+			d.unknownKey(f, "server", serverSectionKeys)
+		}
+	}
+}
+
+// checkListen returns why s is not a host:port to listen on, or "".
+func checkListen(s string) string {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		if ae, ok := err.(*net.AddrError); ok {
+			return ae.Err + ` (want host:port, e.g. "127.0.0.1:8080")`
+		}
+		return err.Error()
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
+		return "port " + strconv.Quote(port) + " is not a number from 0 to 65535"
+	}
+	return ""
+}
+
+// checkOrigin returns why s is not an origin (RFC 6454: scheme://host[:port]),
+// or "".
+func checkOrigin(s string) string {
+	if msg := checkURL(s); msg != "" {
+		return strconv.Quote(s) + ": " + msg
+	}
+	u, _ := url.Parse(s)
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return strconv.Quote(s) + " is not an origin: want scheme://host[:port] with no path"
+	}
+	return ""
+}
+
+var toolsSectionKeys = []string{"timezone"}
+
+func (d *decoder) toolsSection(c *Config, n ast.Node) {
+	fields, _ := d.mapping(n, "tools")
+	for _, f := range fields {
+		switch f.key {
+		case "timezone":
+			tz, ok := d.str(f.value, "tools.timezone")
+			if !ok {
+				continue
+			}
+			// "" and "Local" load, but are not zones: they would
+			// make get_current_time depend on the host.
+			if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
+				d.errorf(d.resolve(f.value), "tools.timezone: %q is not an IANA time zone name (e.g. \"Asia/Seoul\", \"UTC\")", tz)
+				continue
+			}
+			c.Timezone = tz
+		default:
+			d.unknownKey(f, "tools", toolsSectionKeys)
+		}
+	}
+}
+
+// sectionNames lists every top-level section this package knows, for tests.
+func sectionNames() []string {
+	return slices.Concat(ownSections, reservedSections, librechatSections)
+}

@@ -1,0 +1,365 @@
+// Package gateway is Switchboard's downstream MCP server. It serves every
+// upstream server the hub reaches, transparently at /mcp/{server} and
+// aggregated at /mcp (tools and prompts named "{server}__{name}"), over
+// streamable HTTP, the legacy SSE transport and stdio, and forwards every
+// protocol feature in both directions.
+//
+// cmd/switchboard imports it; it imports hub and the MCP SDK.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/yosida95/uritemplate/v3"
+
+	"github.com/switchboard-mcp/switchboard/internal/hub"
+)
+
+// Options configure a Gateway. The zero value is valid.
+type Options struct {
+	// Logger receives the gateway's logs. Nil discards them.
+	Logger *slog.Logger
+	// Version is reported as the aggregate server's version. Empty: "dev".
+	Version string
+	// AllowedOrigins lists browser origins, besides loopback ones and
+	// PublicURL's, allowed to call the MCP endpoints. Nil: none.
+	AllowedOrigins []string
+	// PublicURL is the gateway's public address; its origin is allowed.
+	PublicURL string
+	// MaxRequestBytes bounds a request body. Zero: 4 MiB.
+	MaxRequestBytes int64
+	// SessionTimeout closes downstream sessions idle for this long. Zero: 1 h.
+	SessionTimeout time.Duration
+}
+
+// Gateway serves the hub's servers to MCP clients.
+type Gateway struct {
+	hub       *hub.Hub
+	opts      Options
+	logger    *slog.Logger
+	sdkLogger *slog.Logger
+	version   string
+	origins   map[string]bool
+
+	kick chan struct{} // asks the sync loop to re-sync views
+	stop chan struct{}
+	done chan struct{}
+
+	mu       sync.Mutex // guards the fields below
+	agg      *view
+	singles  map[string]*view
+	handlers map[string]http.Handler // "" is the aggregate; "sse/"+name for SSE
+}
+
+// New creates a gateway over h. Call Changed, ResourceUpdated and Log from
+// the hub's callbacks, and Close when done.
+func New(h *hub.Hub, opts *Options) *Gateway {
+	g := &Gateway{hub: h, singles: map[string]*view{}, handlers: map[string]http.Handler{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if opts != nil {
+		g.opts = *opts
+	}
+	g.logger = g.opts.Logger
+	if g.logger == nil {
+		g.logger = slog.New(slog.DiscardHandler)
+	}
+	g.sdkLogger = g.logger.With(slog.String("component", "mcp-sdk"))
+	g.version = g.opts.Version
+	if g.version == "" {
+		g.version = "dev"
+	}
+	if g.opts.MaxRequestBytes == 0 {
+		g.opts.MaxRequestBytes = 4 << 20
+	}
+	if g.opts.SessionTimeout == 0 {
+		g.opts.SessionTimeout = time.Hour
+	}
+	g.origins = map[string]bool{}
+	for _, o := range g.opts.AllowedOrigins {
+		g.origins[strings.TrimRight(o, "/")] = true
+	}
+	if u, err := url.Parse(g.opts.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+		g.origins[u.Scheme+"://"+u.Host] = true
+	}
+	g.agg = g.newView("", nil)
+	g.agg.sync()
+	go g.syncLoop()
+	return g
+}
+
+// Close stops the gateway's background work.
+func (g *Gateway) Close() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	<-g.done
+}
+
+func (g *Gateway) syncLoop() {
+	defer close(g.done)
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-g.kick:
+		}
+		g.mu.Lock()
+		views := []*view{g.agg}
+		for _, v := range g.singles {
+			views = append(views, v)
+		}
+		g.mu.Unlock()
+		for _, v := range views {
+			v.sync()
+		}
+	}
+}
+
+// Changed tells the gateway that a server's state or catalog changed.
+func (g *Gateway) Changed(server string) {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Sync re-syncs every view now; tests and start-up use it to avoid waiting
+// for the background loop.
+func (g *Gateway) Sync() {
+	g.mu.Lock()
+	views := []*view{g.agg}
+	for _, v := range g.singles {
+		views = append(views, v)
+	}
+	g.mu.Unlock()
+	for _, v := range views {
+		v.sync()
+	}
+}
+
+func (g *Gateway) views(server string) []*view {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := []*view{g.agg}
+	if v := g.singles[server]; v != nil {
+		out = append(out, v)
+	}
+	return out
+}
+
+// ResourceUpdated passes a resources/updated notification to the downstream
+// sessions subscribed to that resource.
+func (g *Gateway) ResourceUpdated(server string, p *mcp.ResourceUpdatedNotificationParams) {
+	for _, v := range g.views(server) {
+		q := *p
+		q.URI = v.downstreamURI(server, p.URI)
+		v.server.ResourceUpdated(context.Background(), &q)
+	}
+}
+
+// Log passes a log message that no request caused to the sessions of the
+// views showing server; each session's own level filters it.
+func (g *Gateway) Log(server string, p *mcp.LoggingMessageParams) {
+	for _, v := range g.views(server) {
+		q := *p
+		if v.single == "" && q.Logger == "" {
+			q.Logger = server
+		}
+		for ss := range v.server.Sessions() {
+			ss.Log(context.Background(), &q)
+		}
+	}
+}
+
+// ServeStdio serves the aggregate view over t (for example stdin/stdout)
+// until the client disconnects or ctx is done.
+func (g *Gateway) ServeStdio(ctx context.Context, t mcp.Transport) error {
+	return g.agg.server.Run(ctx, t)
+}
+
+// Aggregate returns the SDK server of the aggregate view, for in-process use.
+func (g *Gateway) Aggregate() *mcp.Server { return g.agg.server }
+
+// single returns the transparent view of one server, connecting to it first
+// if needed (for servers with startup: false).
+func (g *Gateway) single(ctx context.Context, name string) (*view, error) {
+	g.mu.Lock()
+	v := g.singles[name]
+	g.mu.Unlock()
+	if v != nil {
+		return v, nil
+	}
+	c, err := g.hub.Conn(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Session(ctx); err != nil {
+		return nil, err
+	}
+	cat := c.Catalog()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if v := g.singles[name]; v != nil {
+		return v, nil
+	}
+	v = g.newView(name, cat.Init)
+	v.sync()
+	g.singles[name] = v
+	return v, nil
+}
+
+// Handler serves the MCP endpoints:
+//
+//	/mcp              aggregate view, streamable HTTP
+//	/mcp/{server}     one server, transparently, streamable HTTP
+//	/sse, /sse/{server}  the same over the legacy HTTP+SSE transport
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", g.endpoint("", false))
+	mux.Handle("/mcp/{server}", g.endpoint("{server}", false))
+	mux.Handle("/sse", g.endpoint("", true))
+	mux.Handle("/sse/{server}", g.endpoint("{server}", true))
+	return g.checkOrigin(mux)
+}
+
+func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := ""
+		if pattern != "" {
+			name = r.PathValue("server")
+		}
+		h, err := g.handler(r.Context(), name, sse)
+		if err != nil {
+			status := http.StatusBadGateway
+			if _, unknown := g.hub.Conn(name); unknown != nil {
+				status = http.StatusNotFound
+			}
+			writeJSONError(w, status, err.Error())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) handler(ctx context.Context, name string, sse bool) (http.Handler, error) {
+	key := name
+	if sse {
+		key = "sse/" + name
+	}
+	g.mu.Lock()
+	h := g.handlers[key]
+	g.mu.Unlock()
+	if h != nil {
+		return h, nil
+	}
+	v := g.agg
+	if name != "" {
+		var err error
+		if v, err = g.single(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	srv := v.server
+	get := func(*http.Request) *mcp.Server { return srv }
+	if sse {
+		h = mcp.NewSSEHandler(get, &mcp.SSEOptions{MaxRequestBodyBytes: g.opts.MaxRequestBytes})
+	} else {
+		h = mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
+			Logger:              g.sdkLogger,
+			MaxRequestBodyBytes: g.opts.MaxRequestBytes,
+			SessionTimeout:      g.opts.SessionTimeout,
+		})
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if h2 := g.handlers[key]; h2 != nil {
+		return h2, nil
+	}
+	g.handlers[key] = h
+	return h, nil
+}
+
+// checkOrigin refuses browser requests from foreign origins (DNS rebinding
+// and cross-site requests): only loopback origins, the public URL's origin
+// and configured ones are allowed. Requests without an Origin header are not
+// from a browser page and pass.
+func (g *Gateway) checkOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !g.originAllowed(o) {
+			writeJSONError(w, http.StatusForbidden, "origin "+o+" is not allowed")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) originAllowed(o string) bool {
+	o = strings.TrimRight(o, "/")
+	if g.origins[o] {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return isLoopbackHost(u.Hostname())
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0", "id": nil,
+		"error": map[string]any{"code": -32000, "message": msg},
+	})
+}
+
+// aggregateInstructions joins the instructions of servers configured with
+// serverInstructions, in LibreChat's manner.
+func (g *Gateway) aggregateInstructions() string {
+	var b strings.Builder
+	for _, c := range g.hub.Conns() {
+		cfg := c.Config()
+		if cfg == nil || !cfg.ServerInstructions.Enabled {
+			continue
+		}
+		text := cfg.ServerInstructions.Text
+		if text == "" {
+			if cat := c.Catalog(); cat != nil && cat.Init != nil {
+				text = cat.Init.Instructions
+			}
+		}
+		if text == "" {
+			continue
+		}
+		b.WriteString("## " + c.Name() + " MCP server instructions\n\n" + text + "\n\n")
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func templateMatches(tmpl, uri string) bool {
+	t, err := uritemplate.New(tmpl)
+	if err != nil {
+		return false
+	}
+	return t.Regexp().MatchString(uri)
+}

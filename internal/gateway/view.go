@@ -1,0 +1,480 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/hub"
+)
+
+// view is one downstream MCP server: either the transparent mirror of one
+// upstream server (single != "") or the aggregate of all of them. It keeps an
+// SDK server whose tools, resources and prompts follow the upstream catalogs
+// and whose handlers forward to the hub.
+type view struct {
+	g      *Gateway
+	single string // the upstream server's name; "" for the aggregate
+	server *mcp.Server
+	init   *mcp.InitializeResult // the upstream's, for a single view
+
+	mu        sync.Mutex // guards the fields below
+	tools     map[string][]byte // registered name -> JSON of the tool, to skip unchanged ones
+	prompts   map[string][]byte
+	resources map[string][]byte
+	templates map[string][]byte
+	toolRefs  *hub.Names
+	promptRef *hub.Names
+	resRefs   map[string]hub.Ref // downstream URI -> upstream server and URI
+	tmplRefs  map[string]hub.Ref // downstream URI template -> upstream server and template
+	tmplOrder []string
+}
+
+func (g *Gateway) newView(single string, init *mcp.InitializeResult) *view {
+	v := &view{g: g, single: single, init: init,
+		tools: map[string][]byte{}, prompts: map[string][]byte{}, resources: map[string][]byte{}, templates: map[string][]byte{}}
+	opts := &mcp.ServerOptions{
+		Logger:             g.sdkLogger,
+		CompletionHandler:  v.complete,
+		SubscribeHandler:   v.subscribe,
+		UnsubscribeHandler: v.unsubscribe,
+		KeepAlive:          0,
+	}
+	impl := &mcp.Implementation{Name: "switchboard", Title: "Switchboard", Version: g.version}
+	if single != "" && init != nil {
+		// A transparent proxy shows the upstream's identity, instructions
+		// and capabilities exactly.
+		if init.ServerInfo != nil {
+			impl = init.ServerInfo
+		}
+		opts.Instructions = init.Instructions
+		caps := &mcp.ServerCapabilities{}
+		if init.Capabilities != nil {
+			c := *init.Capabilities
+			caps = &c
+		}
+		opts.Capabilities = caps
+		if caps.Completions == nil {
+			opts.CompletionHandler = nil
+		}
+		if caps.Resources == nil || !caps.Resources.Subscribe {
+			opts.SubscribeHandler, opts.UnsubscribeHandler = nil, nil
+		}
+	} else {
+		opts.Instructions = g.aggregateInstructions()
+		opts.Capabilities = &mcp.ServerCapabilities{
+			Tools:       &mcp.ToolCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
+			Logging:     &mcp.LoggingCapabilities{},
+			Completions: &mcp.CompletionCapabilities{},
+		}
+	}
+	v.server = mcp.NewServer(impl, opts)
+	v.server.AddReceivingMiddleware(v.setLevelMiddleware)
+	return v
+}
+
+// servers returns the upstream connections this view shows.
+func (v *view) servers() []*hub.Conn {
+	if v.single != "" {
+		c, err := v.g.hub.Conn(v.single)
+		if err != nil {
+			return nil
+		}
+		return []*hub.Conn{c}
+	}
+	return v.g.hub.Conns()
+}
+
+func (v *view) shows(server string) bool { return v.single == "" || v.single == server }
+
+// sync brings the SDK server's lists in line with the upstream catalogs.
+func (v *view) sync() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	type entry struct {
+		ref  hub.Ref
+		item any
+	}
+	var toolRefs, promptRefs []hub.Ref
+	var tools, prompts, resources, templates []entry
+	for _, c := range v.servers() {
+		cat := c.Catalog()
+		if cat == nil || c.Status().State != hub.StateConnected {
+			continue
+		}
+		for _, t := range cat.Tools {
+			toolRefs = append(toolRefs, hub.Ref{Server: c.Name(), Name: t.Name})
+			tools = append(tools, entry{hub.Ref{Server: c.Name(), Name: t.Name}, t})
+		}
+		for _, p := range cat.Prompts {
+			promptRefs = append(promptRefs, hub.Ref{Server: c.Name(), Name: p.Name})
+			prompts = append(prompts, entry{hub.Ref{Server: c.Name(), Name: p.Name}, p})
+		}
+		for _, r := range cat.Resources {
+			resources = append(resources, entry{hub.Ref{Server: c.Name(), Name: r.URI}, r})
+		}
+		for _, t := range cat.Templates {
+			templates = append(templates, entry{hub.Ref{Server: c.Name(), Name: t.URITemplate}, t})
+		}
+	}
+	v.toolRefs = hub.NewNames(toolRefs)
+	v.promptRef = hub.NewNames(promptRefs)
+
+	// Tools.
+	want := map[string][]byte{}
+	for _, e := range tools {
+		t := *e.item.(*mcp.Tool)
+		if v.single == "" {
+			t.Name, _ = v.toolRefs.Name(e.ref)
+			if t.Title == "" {
+				t.Title = e.item.(*mcp.Tool).Name
+			}
+		}
+		if !validInputSchema(t.InputSchema) {
+			v.g.logger.Warn("tool skipped: input schema is not an object schema", slog.String("server", e.ref.Server), slog.String("tool", e.ref.Name))
+			continue
+		}
+		b, _ := json.Marshal(&t)
+		want[t.Name] = b
+		if string(v.tools[t.Name]) != string(b) {
+			v.server.AddTool(&t, v.toolHandler(e.ref))
+		}
+	}
+	v.tools = removeMissing(v.tools, want, v.server.RemoveTools)
+
+	// Prompts.
+	want = map[string][]byte{}
+	for _, e := range prompts {
+		p := *e.item.(*mcp.Prompt)
+		if v.single == "" {
+			p.Name, _ = v.promptRef.Name(e.ref)
+			if p.Title == "" {
+				p.Title = e.item.(*mcp.Prompt).Name
+			}
+		}
+		b, _ := json.Marshal(&p)
+		want[p.Name] = b
+		if string(v.prompts[p.Name]) != string(b) {
+			v.server.AddPrompt(&p, v.promptHandler(e.ref))
+		}
+	}
+	v.prompts = removeMissing(v.prompts, want, v.server.RemovePrompts)
+
+	// Resources: URIs stay as they are unless two servers offer the same
+	// one; the later server's copy is then addressed under a switchboard:
+	// URI naming its server.
+	v.resRefs = map[string]hub.Ref{}
+	want = map[string][]byte{}
+	for _, e := range resources {
+		r := *e.item.(*mcp.Resource)
+		if _, taken := v.resRefs[r.URI]; taken {
+			r.URI = collisionURI(e.ref.Server, r.URI)
+		}
+		v.resRefs[r.URI] = e.ref
+		b, _ := json.Marshal(&r)
+		want[r.URI] = b
+		if string(v.resources[r.URI]) != string(b) {
+			v.server.AddResource(&r, v.readHandler)
+		}
+	}
+	v.resources = removeMissing(v.resources, want, v.server.RemoveResources)
+
+	v.tmplRefs = map[string]hub.Ref{}
+	v.tmplOrder = v.tmplOrder[:0]
+	want = map[string][]byte{}
+	for _, e := range templates {
+		t := *e.item.(*mcp.ResourceTemplate)
+		if _, taken := v.tmplRefs[t.URITemplate]; taken {
+			t.URITemplate = collisionURI(e.ref.Server, t.URITemplate)
+		}
+		v.tmplRefs[t.URITemplate] = e.ref
+		v.tmplOrder = append(v.tmplOrder, t.URITemplate)
+		b, _ := json.Marshal(&t)
+		want[t.URITemplate] = b
+		if string(v.templates[t.URITemplate]) != string(b) {
+			if err := addTemplate(v.server, &t, v.readHandler); err != nil {
+				v.g.logger.Warn("resource template skipped", slog.String("server", e.ref.Server), slog.String("template", t.URITemplate), slog.String("error", err.Error()))
+				delete(want, t.URITemplate)
+			}
+		}
+	}
+	v.templates = removeMissing(v.templates, want, v.server.RemoveResourceTemplates)
+}
+
+func addTemplate(s *mcp.Server, t *mcp.ResourceTemplate, h mcp.ResourceHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	s.AddResourceTemplate(t, h)
+	return nil
+}
+
+func removeMissing(have, want map[string][]byte, remove func(...string)) map[string][]byte {
+	var gone []string
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) > 0 {
+		remove(gone...)
+	}
+	return want
+}
+
+const collisionScheme = "switchboard"
+
+func collisionURI(server, uri string) string {
+	return collisionScheme + "://" + url.PathEscape(server) + "/" + uri
+}
+
+func validInputSchema(s any) bool {
+	if s == nil {
+		return false
+	}
+	var m map[string]any
+	b, err := json.Marshal(s)
+	if err != nil || json.Unmarshal(b, &m) != nil {
+		return false
+	}
+	return m["type"] == "object"
+}
+
+func (v *view) conn(server string) (*hub.Conn, error) { return v.g.hub.Conn(server) }
+
+func (v *view) toolHandler(ref hub.Ref) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		c, err := v.conn(ref.Server)
+		if err != nil {
+			return nil, err
+		}
+		p := &mcp.CallToolParams{Meta: req.Params.Meta, Name: ref.Name, InputResponses: req.Params.InputResponses, RequestState: req.Params.RequestState}
+		if len(req.Params.Arguments) > 0 {
+			p.Arguments = req.Params.Arguments
+		}
+		res, err := c.CallTool(with(ctx, req.Session), p)
+		if err != nil {
+			return v.g.toolError(ref, err)
+		}
+		return res, nil
+	}
+}
+
+func (v *view) promptHandler(ref hub.Ref) mcp.PromptHandler {
+	return func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		c, err := v.conn(ref.Server)
+		if err != nil {
+			return nil, err
+		}
+		p := *req.Params
+		p.Name = ref.Name
+		res, err := c.GetPrompt(with(ctx, req.Session), &p)
+		return res, rpcError(err)
+	}
+}
+
+// resolveURI maps a downstream resource URI to its server and upstream URI.
+func (v *view) resolveURI(uri string) (hub.Ref, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if r, ok := v.resRefs[uri]; ok {
+		return r, true
+	}
+	if rest, ok := strings.CutPrefix(uri, collisionScheme+"://"); ok {
+		if i := strings.IndexByte(rest, '/'); i > 0 {
+			if server, err := url.PathUnescape(rest[:i]); err == nil {
+				return hub.Ref{Server: server, Name: rest[i+1:]}, true
+			}
+		}
+	}
+	// A URI matched by a template: the first template (in catalog order)
+	// whose pattern matches wins, as in the SDK's own lookup.
+	for _, t := range v.tmplOrder {
+		if templateMatches(t, uri) {
+			return hub.Ref{Server: v.tmplRefs[t].Server, Name: uri}, true
+		}
+	}
+	if v.single != "" {
+		return hub.Ref{Server: v.single, Name: uri}, true
+	}
+	return hub.Ref{}, false
+}
+
+func (v *view) readHandler(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+	ref, ok := v.resolveURI(req.Params.URI)
+	if !ok {
+		return nil, mcp.ResourceNotFoundError(req.Params.URI)
+	}
+	c, err := v.conn(ref.Server)
+	if err != nil {
+		return nil, err
+	}
+	p := *req.Params
+	p.URI = ref.Name
+	res, err := c.ReadResource(with(ctx, req.Session), &p)
+	if err != nil {
+		return nil, rpcError(err)
+	}
+	if ref.Name != req.Params.URI {
+		for _, rc := range res.Contents {
+			if rc.URI == ref.Name {
+				rc.URI = req.Params.URI
+			}
+		}
+	}
+	return res, nil
+}
+
+func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+	p := *req.Params
+	if p.Ref == nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing ref"}
+	}
+	ref := *p.Ref
+	var server string
+	switch ref.Type {
+	case "ref/prompt":
+		if v.single != "" {
+			server = v.single
+		} else {
+			v.mu.Lock()
+			r, ok := v.promptRef.Lookup(ref.Name)
+			v.mu.Unlock()
+			if !ok {
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", ref.Name)}
+			}
+			server, ref.Name = r.Server, r.Name
+		}
+	case "ref/resource":
+		r, ok := v.resolveTemplate(ref.URI)
+		if !ok {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown resource %q", ref.URI)}
+		}
+		server, ref.URI = r.Server, r.Name
+	default:
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown ref type %q", ref.Type)}
+	}
+	p.Ref = &ref
+	c, err := v.conn(server)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Complete(with(ctx, req.Session), &p)
+	return res, rpcError(err)
+}
+
+func (v *view) resolveTemplate(uri string) (hub.Ref, bool) {
+	if v.single != "" {
+		return hub.Ref{Server: v.single, Name: uri}, true
+	}
+	v.mu.Lock()
+	r, ok := v.tmplRefs[uri]
+	v.mu.Unlock()
+	if ok {
+		return r, true
+	}
+	return v.resolveURI(uri)
+}
+
+func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
+	ref, ok := v.resolveURI(req.Params.URI)
+	if !ok {
+		return mcp.ResourceNotFoundError(req.Params.URI)
+	}
+	c, err := v.conn(ref.Server)
+	if err != nil {
+		return err
+	}
+	return rpcError(c.Subscribe(with(ctx, req.Session), ref.Name))
+}
+
+func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
+	ref, ok := v.resolveURI(req.Params.URI)
+	if !ok {
+		return nil
+	}
+	c, err := v.conn(ref.Server)
+	if err != nil {
+		return err
+	}
+	return rpcError(c.Unsubscribe(with(ctx, req.Session), ref.Name))
+}
+
+// downstreamURI maps an upstream resource URI back to the view's URI.
+func (v *view) downstreamURI(server, uri string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if r, ok := v.resRefs[uri]; ok && r.Server == server {
+		return uri
+	}
+	if r, ok := v.resRefs[collisionURI(server, uri)]; ok && r.Server == server {
+		return collisionURI(server, uri)
+	}
+	return uri
+}
+
+// setLevelMiddleware passes logging/setLevel on to the upstream servers; the
+// SDK server records the level for its own filtering as well.
+func (v *view) setLevelMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method != "logging/setLevel" {
+			return next(ctx, method, req)
+		}
+		p, _ := req.GetParams().(*mcp.SetLoggingLevelParams)
+		if p != nil {
+			for _, c := range v.servers() {
+				cat := c.Catalog()
+				if cat == nil || cat.Init == nil || cat.Init.Capabilities == nil || cat.Init.Capabilities.Logging == nil {
+					continue
+				}
+				if err := c.SetLoggingLevel(ctx, p.Level); err != nil && v.single != "" {
+					return nil, rpcError(err)
+				}
+			}
+		}
+		return next(ctx, method, req)
+	}
+}
+
+// rpcError passes an upstream JSON-RPC error through unchanged and turns the
+// hub's own errors into internal errors with a message for people.
+func rpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rpc *jsonrpc.Error
+	if errors.As(err, &rpc) {
+		return rpc
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: err.Error()}
+}
+
+// toolError reports a failure to reach the tool as a tool result with
+// isError, so that a model sees it, and passes protocol errors from the
+// upstream server through unchanged.
+func (g *Gateway) toolError(ref hub.Ref, err error) (*mcp.CallToolResult, error) {
+	var rpc *jsonrpc.Error
+	if errors.As(err, &rpc) {
+		return nil, rpc
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	g.logger.Warn("tool call failed", slog.String("server", ref.Server), slog.String("tool", ref.Name), slog.String("error", err.Error()))
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}, nil
+}

@@ -1,0 +1,180 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// InputPassthrough is implemented by a Downstream that answers 2026-07-28
+// input requests itself (the gateway hands them to its client). For any other
+// Downstream the hub answers them by asking the Downstream and retrying.
+type InputPassthrough interface {
+	PassInputRequests() bool
+}
+
+const maxInputRounds = 10
+
+// CallTool calls a tool on the server.
+func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallToolResult, error) {
+	q := *p
+	for round := 0; ; round++ {
+		q.Meta = withMeta(p.Meta)
+		var res *mcp.CallToolResult
+		err := c.do(ctx, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
+			var err error
+			res, err = cs.CallTool(ctx, &q)
+			return err
+		})
+		if err != nil || len(res.InputRequests) == 0 || passesInput(ctx) {
+			return res, err
+		}
+		if round >= maxInputRounds {
+			return nil, fmt.Errorf("%s: too many input request rounds", c.name)
+		}
+		q.InputResponses, err = answerInputs(ctx, res.InputRequests)
+		if err != nil {
+			return nil, err
+		}
+		q.RequestState = res.RequestState
+	}
+}
+
+// ReadResource reads a resource.
+func (c *Conn) ReadResource(ctx context.Context, p *mcp.ReadResourceParams) (*mcp.ReadResourceResult, error) {
+	q := *p
+	q.Meta = withMeta(p.Meta)
+	var res *mcp.ReadResourceResult
+	err := c.do(ctx, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
+		var err error
+		res, err = cs.ReadResource(ctx, &q)
+		return err
+	})
+	return res, err
+}
+
+// GetPrompt gets a prompt.
+func (c *Conn) GetPrompt(ctx context.Context, p *mcp.GetPromptParams) (*mcp.GetPromptResult, error) {
+	q := *p
+	q.Meta = withMeta(p.Meta)
+	var res *mcp.GetPromptResult
+	err := c.do(ctx, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
+		var err error
+		res, err = cs.GetPrompt(ctx, &q)
+		return err
+	})
+	return res, err
+}
+
+// Complete asks for argument completions.
+func (c *Conn) Complete(ctx context.Context, p *mcp.CompleteParams) (*mcp.CompleteResult, error) {
+	var res *mcp.CompleteResult
+	err := c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+		var err error
+		res, err = cs.Complete(ctx, p)
+		return err
+	})
+	return res, err
+}
+
+// SetLoggingLevel sets the server's log level.
+func (c *Conn) SetLoggingLevel(ctx context.Context, level mcp.LoggingLevel) error {
+	return c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+		return cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level})
+	})
+}
+
+// Subscribe subscribes to a resource's updates. Subscriptions are counted so
+// that several downstream subscribers share one upstream subscription.
+func (c *Conn) Subscribe(ctx context.Context, uri string) error {
+	c.mu.Lock()
+	if c.subs == nil {
+		c.subs = make(map[string]int)
+	}
+	c.subs[uri]++
+	first := c.subs[uri] == 1
+	c.mu.Unlock()
+	if !first {
+		return nil
+	}
+	err := c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+		return cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri})
+	})
+	if err != nil {
+		c.mu.Lock()
+		c.subs[uri]--
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// Unsubscribe drops one subscriber; the last one unsubscribes upstream.
+func (c *Conn) Unsubscribe(ctx context.Context, uri string) error {
+	c.mu.Lock()
+	if c.subs[uri] == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	c.subs[uri]--
+	last := c.subs[uri] == 0
+	if last {
+		delete(c.subs, uri)
+	}
+	c.mu.Unlock()
+	if !last {
+		return nil
+	}
+	return c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+		return cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: uri})
+	})
+}
+
+// Ping checks that the server answers.
+func (c *Conn) Ping(ctx context.Context) error {
+	return c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+		return cs.Ping(ctx, nil)
+	})
+}
+
+func passesInput(ctx context.Context) bool {
+	p, ok := downstreamFrom(ctx).(InputPassthrough)
+	return ok && p.PassInputRequests()
+}
+
+// answerInputs answers 2026-07-28 input requests by asking the downstream
+// party, as the SDK's client does for its own callers.
+func answerInputs(ctx context.Context, reqs mcp.InputRequestMap) (mcp.InputResponseMap, error) {
+	d := downstreamFrom(ctx)
+	if d == nil {
+		return nil, fmt.Errorf("server needs input: %w", ErrNoDownstream)
+	}
+	out := make(mcp.InputResponseMap, len(reqs))
+	for id, r := range reqs {
+		var (
+			resp mcp.InputResponse
+			err  error
+		)
+		switch p := r.(type) {
+		case *mcp.ElicitParams:
+			resp, err = d.Elicit(ctx, p)
+		case *mcp.CreateMessageWithToolsParams:
+			resp, err = d.CreateMessage(ctx, p)
+		case *mcp.CreateMessageParams:
+			var res *mcp.CreateMessageWithToolsResult
+			res, err = d.CreateMessage(ctx, samplingWithTools(p))
+			if err == nil {
+				resp = res
+			}
+		case *mcp.ListRootsParams:
+			resp, err = d.ListRoots(ctx, p)
+		default:
+			err = fmt.Errorf("unsupported input request %T", r)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("input request %q: %w", id, err)
+		}
+		out[id] = resp
+	}
+	return out, nil
+}

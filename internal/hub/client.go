@@ -1,0 +1,111 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// clientOptions builds the upstream client's handlers. Every server-to-client
+// message is passed on to the downstream party that caused it (see inflight).
+func (c *Conn) clientOptions() *mcp.ClientOptions {
+	return &mcp.ClientOptions{
+		Logger: c.hub.sdkLogger,
+		// The gateway can answer sampling (with tools), elicitation (form and
+		// URL) and roots whenever the downstream client can; a request the
+		// downstream cannot answer gets an error.
+		Capabilities: &mcp.ClientCapabilities{
+			RootsV2:     &mcp.RootCapabilities{ListChanged: true},
+			Sampling:    &mcp.SamplingCapabilities{Tools: &mcp.SamplingToolsCapabilities{}},
+			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
+		},
+		CreateMessageWithToolsHandler: func(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
+			d := c.flight.route(ctx)
+			if d == nil {
+				return nil, fmt.Errorf("sampling: %w", ErrNoDownstream)
+			}
+			return d.CreateMessage(ctx, req.Params)
+		},
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			d := c.flight.route(ctx)
+			if d == nil {
+				return nil, fmt.Errorf("elicitation: %w", ErrNoDownstream)
+			}
+			if id := req.Params.ElicitationID; id != "" {
+				c.mu.Lock()
+				if c.elicits == nil {
+					c.elicits = make(map[string]Downstream)
+				}
+				c.elicits[id] = d
+				c.mu.Unlock()
+			}
+			return d.Elicit(ctx, req.Params)
+		},
+		ElicitationCompleteHandler: func(ctx context.Context, req *mcp.ElicitationCompleteNotificationRequest) {
+			c.mu.Lock()
+			d := c.elicits[req.Params.ElicitationID]
+			delete(c.elicits, req.Params.ElicitationID)
+			c.mu.Unlock()
+			if ec, ok := d.(interface {
+				ElicitationComplete(context.Context, *mcp.ElicitationCompleteParams) error
+			}); ok {
+				ec.ElicitationComplete(ctx, req.Params)
+			}
+		},
+		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
+			if d := c.flight.route(ctx); d != nil {
+				d.Log(ctx, req.Params)
+				return
+			}
+			if c.hub.opts.OnLog != nil {
+				c.hub.opts.OnLog(c.name, req.Params)
+			}
+		},
+		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			cl := c.flight.byProgressToken(req.Params.ProgressToken)
+			if cl == nil {
+				return
+			}
+			cl.reset()
+			if cl.token == nil || cl.downstream == nil {
+				return
+			}
+			p := *req.Params
+			p.ProgressToken = cl.token
+			cl.downstream.Progress(ctx, &p)
+		},
+		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { c.refreshAsync() },
+		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { c.refreshAsync() },
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { c.refreshAsync() },
+		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			if c.hub.opts.OnResourceUpdated != nil {
+				c.hub.opts.OnResourceUpdated(c.name, req.Params)
+			}
+		},
+		// Input requests of the 2026-07-28 multi-round-trip flow are passed
+		// through to the caller unchanged (see CallTool), so the downstream
+		// client answers them itself.
+		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
+	}
+}
+
+// rootsMiddleware answers roots/list with the roots of the downstream client
+// that caused the request; the SDK client would otherwise answer with a
+// static list of its own.
+func (c *Conn) rootsMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method != "roots/list" {
+			return next(ctx, method, req)
+		}
+		d := c.flight.route(ctx)
+		if d == nil {
+			return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
+		}
+		p, _ := req.GetParams().(*mcp.ListRootsParams)
+		if p == nil {
+			p = &mcp.ListRootsParams{}
+		}
+		return d.ListRoots(ctx, p)
+	}
+}

@@ -1,0 +1,539 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/config"
+)
+
+// State is a connection's lifecycle state.
+type State string
+
+const (
+	StateDisconnected State = "disconnected" // not connected yet (startup: false) or closed
+	StateConnecting   State = "connecting"
+	StateConnected    State = "connected"
+	StateFailed       State = "failed"
+	StateDisabled     State = "disabled" // cannot run in this build or configuration
+)
+
+// Errors a caller may branch on.
+var (
+	ErrTimeout      = errors.New("request timed out")
+	ErrUnavailable  = errors.New("server unavailable")
+	ErrDisabled     = errors.New("server disabled")
+	ErrUnknown      = errors.New("unknown server")
+	ErrHubClosed    = errors.New("hub closed")
+	errCircuitOpen  = errors.New("circuit open")
+	errProbeTimeout = errors.New("server did not answer a ping after a timed-out request")
+)
+
+const (
+	defaultTimeout     = 60 * time.Second
+	defaultInitTimeout = 30 * time.Second
+	backoffBase        = 500 * time.Millisecond
+	backoffMax         = 30 * time.Second
+	// breakerThreshold consecutive failures open the circuit: no automatic or
+	// on-demand attempt is made until the cool-down has passed.
+	breakerThreshold = 5
+	breakerCooldown  = 60 * time.Second
+	// stableAfter is how long a session must live for its server to count as
+	// healthy again; a server that keeps dying sooner is flapping and its
+	// failures accumulate.
+	stableAfter = 10 * time.Second
+	probeTimeout = 5 * time.Second
+)
+
+// Catalog is what an upstream server offers, as last listed.
+type Catalog struct {
+	Init      *mcp.InitializeResult
+	Tools     []*mcp.Tool
+	Resources []*mcp.Resource
+	Templates []*mcp.ResourceTemplate
+	Prompts   []*mcp.Prompt
+}
+
+// Conn is the hub's connection to one upstream server. It connects lazily or
+// at start-up, reconnects with capped exponential backoff and a circuit
+// breaker, and routes server-to-client traffic to the downstream party that
+// caused it.
+type Conn struct {
+	name    string
+	cfg     *config.Server // nil for the built-in server
+	builtin *mcp.Server
+	hub     *Hub
+	stderr  *ring
+	flight  inflight
+
+	mu          sync.Mutex // guards the fields below
+	state       State
+	since       time.Time
+	lastErr     error
+	cs          *mcp.ClientSession
+	connectedAt time.Time
+	catalog     *Catalog
+	connecting  chan struct{} // non-nil while a connect attempt runs; closed when it ends
+	failures    int           // consecutive
+	retryAt     time.Time
+	retryTimer  *time.Timer
+	elicits     map[string]Downstream // URL-mode elicitation id -> who was asked
+	subs        map[string]int        // resource URI -> downstream subscriber count
+}
+
+// Name returns the server's configured name.
+func (c *Conn) Name() string { return c.name }
+
+// Config returns the server's configuration; nil for the built-in server.
+func (c *Conn) Config() *config.Server { return c.cfg }
+
+func (c *Conn) timeout() time.Duration {
+	if c.cfg != nil && c.cfg.Timeout > 0 {
+		return c.cfg.Timeout
+	}
+	return defaultTimeout
+}
+
+func (c *Conn) initTimeout() time.Duration {
+	if c.cfg != nil && c.cfg.InitTimeout > 0 {
+		return c.cfg.InitTimeout
+	}
+	return defaultInitTimeout
+}
+
+func (c *Conn) log() *slog.Logger { return c.hub.logger.With(slog.String(attrServer, c.name)) }
+
+func (c *Conn) setStateLocked(s State, err error) {
+	if c.state != s {
+		c.since = c.hub.now()
+	}
+	c.state = s
+	c.lastErr = err
+}
+
+// Catalog returns the last listed catalog, or nil if the server has never
+// connected.
+func (c *Conn) Catalog() *Catalog {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.catalog
+}
+
+// Session returns a connected session, connecting first if needed. It waits
+// at most until ctx is done.
+func (c *Conn) Session(ctx context.Context) (*mcp.ClientSession, error) {
+	for {
+		c.mu.Lock()
+		if c.cs != nil {
+			cs := c.cs
+			c.mu.Unlock()
+			return cs, nil
+		}
+		if c.state == StateDisabled {
+			err := c.lastErr
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s: %v", ErrDisabled, c.name, err)
+		}
+		if c.hub.closing() {
+			c.mu.Unlock()
+			return nil, ErrHubClosed
+		}
+		if c.connecting == nil {
+			if c.failures >= breakerThreshold && c.hub.now().Before(c.retryAt) {
+				err := c.lastErr
+				until := c.retryAt
+				c.mu.Unlock()
+				return nil, fmt.Errorf("%w: %s: %v (%v; next attempt at %s)", ErrUnavailable, c.name, err, errCircuitOpen, until.Format(time.TimeOnly))
+			}
+			c.startConnectLocked()
+		}
+		ch := c.connecting
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+		cs, err := c.cs, c.lastErr
+		c.mu.Unlock()
+		if cs != nil {
+			return cs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, c.name, err)
+		}
+	}
+}
+
+// startConnectLocked starts one connect attempt in a goroutine owned by the hub.
+func (c *Conn) startConnectLocked() {
+	if c.retryTimer != nil {
+		c.retryTimer.Stop()
+		c.retryTimer = nil
+	}
+	ch := make(chan struct{})
+	c.connecting = ch
+	c.setStateLocked(StateConnecting, c.lastErr)
+	c.hub.wg.Add(1)
+	go func() {
+		defer c.hub.wg.Done()
+		cs, cat, err := c.dial(c.hub.ctx)
+		c.mu.Lock()
+		c.connecting = nil
+		if err == nil && c.hub.closing() {
+			err = ErrHubClosed
+			cs.Close()
+		}
+		if err != nil {
+			c.failures++
+			c.setStateLocked(StateFailed, err)
+			c.scheduleRetryLocked()
+			tail := c.stderr.Tail(5)
+			c.mu.Unlock()
+			close(ch)
+			c.log().Warn("connect failed", slog.String(attrError, err.Error()), slog.Any(attrStderr, tail))
+			c.hub.changed(c.name)
+			return
+		}
+		c.cs = cs
+		c.catalog = cat
+		c.connectedAt = c.hub.now()
+		c.setStateLocked(StateConnected, nil)
+		c.mu.Unlock()
+		close(ch)
+		c.log().Info("connected", slog.Int("tools", len(cat.Tools)), slog.String("protocol", cat.Init.ProtocolVersion))
+		c.hub.changed(c.name)
+		c.hub.wg.Add(1)
+		go func() {
+			defer c.hub.wg.Done()
+			err := cs.Wait()
+			c.onClosed(cs, err)
+		}()
+	}()
+}
+
+func (c *Conn) backoffLocked() time.Duration {
+	if c.failures >= breakerThreshold {
+		return breakerCooldown
+	}
+	d := backoffBase << (c.failures - 1)
+	if d > backoffMax || d <= 0 {
+		d = backoffMax
+	}
+	// ±25% jitter so that many servers (or replicas) don't retry in lockstep.
+	j := time.Duration((rand.Float64() - 0.5) * 0.5 * float64(d))
+	return d + j
+}
+
+func (c *Conn) scheduleRetryLocked() {
+	if c.hub.closing() || c.state == StateDisabled {
+		return
+	}
+	d := c.backoffLocked()
+	c.retryAt = c.hub.now().Add(d)
+	if c.retryTimer != nil {
+		c.retryTimer.Stop()
+	}
+	c.retryTimer = time.AfterFunc(d, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.retryTimer = nil
+		if c.cs == nil && c.connecting == nil && !c.hub.closing() && c.state != StateDisabled {
+			c.startConnectLocked()
+		}
+	})
+}
+
+// onClosed runs when a session ends: by our Close, by the server, or because
+// the transport broke.
+func (c *Conn) onClosed(cs *mcp.ClientSession, err error) {
+	c.mu.Lock()
+	if c.cs != cs {
+		c.mu.Unlock()
+		return
+	}
+	c.cs = nil
+	if c.hub.closing() {
+		c.setStateLocked(StateDisconnected, nil)
+		c.mu.Unlock()
+		return
+	}
+	if c.hub.now().Sub(c.connectedAt) >= stableAfter {
+		c.failures = 0
+	}
+	c.failures++
+	cause := "connection closed"
+	if err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+		cause += ": " + err.Error()
+	}
+	if tail := c.stderr.Tail(1); len(tail) > 0 {
+		cause += " (stderr: " + tail[0] + ")"
+	}
+	c.setStateLocked(StateFailed, errors.New(cause))
+	c.scheduleRetryLocked()
+	retry := c.retryAt
+	c.mu.Unlock()
+	c.log().Warn("disconnected", slog.String(attrError, cause), slog.Time("retry_at", retry))
+	c.hub.changed(c.name)
+}
+
+// Reinitialize drops the current session, if any, and connects again,
+// resetting the backoff and the circuit breaker.
+func (c *Conn) Reinitialize(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state == StateDisabled {
+		err := c.lastErr
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %s: %v", ErrDisabled, c.name, err)
+	}
+	cs := c.cs
+	c.cs = nil
+	c.failures = 0
+	c.retryAt = time.Time{}
+	c.mu.Unlock()
+	if cs != nil {
+		cs.Close()
+	}
+	_, err := c.Session(ctx)
+	return err
+}
+
+// close ends the session; used by Hub.Close.
+func (c *Conn) close() {
+	c.mu.Lock()
+	cs := c.cs
+	c.cs = nil
+	if c.retryTimer != nil {
+		c.retryTimer.Stop()
+		c.retryTimer = nil
+	}
+	if c.state != StateDisabled {
+		c.setStateLocked(StateDisconnected, nil)
+	}
+	c.mu.Unlock()
+	if cs != nil {
+		cs.Close()
+	}
+}
+
+// dial makes one connection attempt and lists the server's catalog.
+func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *Catalog, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.initTimeout())
+	defer cancel()
+	t, err := c.transport(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "switchboard", Title: "Switchboard", Version: c.hub.version}, c.clientOptions())
+	client.AddReceivingMiddleware(c.rootsMiddleware)
+	cs, err := client.Connect(ctx, t, nil)
+	if err != nil {
+		if pc, ok := t.(*stdioTransport); ok {
+			go pc.p.stop()
+		}
+		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, fmt.Errorf("no answer to initialize within %s", c.initTimeout())
+		}
+		return nil, nil, fmt.Errorf("initialize: %w", err)
+	}
+	cat, err := listCatalog(ctx, cs)
+	if err != nil {
+		cs.Close()
+		return nil, nil, fmt.Errorf("list catalog: %w", err)
+	}
+	return cs, cat, nil
+}
+
+func (c *Conn) transport(ctx context.Context) (mcp.Transport, error) {
+	if c.builtin != nil {
+		ct, st := mcp.NewInMemoryTransports()
+		if _, err := c.builtin.Connect(ctx, st, nil); err != nil {
+			return nil, err
+		}
+		return ct, nil
+	}
+	srv := c.cfg
+	switch srv.Type {
+	case config.Stdio:
+		p, err := startProcess(srv, c.hub.lookupEnv, c.stderr)
+		if err != nil {
+			return nil, err
+		}
+		return &stdioTransport{p: p}, nil
+	case config.SSE, config.StreamableHTTP:
+		headers := make(map[string]string, len(srv.Headers)+1)
+		for k, v := range srv.Headers {
+			headers[k] = v
+		}
+		ak, err := apiKeyHeaders(srv.APIKey)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range ak {
+			headers[k] = v
+		}
+		hc := &http.Client{Transport: &headerTransport{base: c.hub.httpTransport, headers: headers}}
+		if srv.Type == config.SSE {
+			return &mcp.SSEClientTransport{Endpoint: srv.URL, HTTPClient: hc}, nil
+		}
+		return &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: hc, MaxRetries: -1}, nil
+	}
+	return nil, fmt.Errorf("%w %q", errUnsupportedTransport, srv.Type)
+}
+
+func listCatalog(ctx context.Context, cs *mcp.ClientSession) (*Catalog, error) {
+	cat := &Catalog{Init: cs.InitializeResult()}
+	caps := cat.Init.Capabilities
+	if caps == nil {
+		caps = &mcp.ServerCapabilities{}
+	}
+	var err error
+	if caps.Tools != nil {
+		if cat.Tools, err = collect(cs.Tools(ctx, nil)); err != nil {
+			return nil, fmt.Errorf("tools: %w", err)
+		}
+	}
+	if caps.Resources != nil {
+		if cat.Resources, err = collect(cs.Resources(ctx, nil)); err != nil {
+			return nil, fmt.Errorf("resources: %w", err)
+		}
+		if cat.Templates, err = collect(cs.ResourceTemplates(ctx, nil)); err != nil {
+			return nil, fmt.Errorf("resource templates: %w", err)
+		}
+	}
+	if caps.Prompts != nil {
+		if cat.Prompts, err = collect(cs.Prompts(ctx, nil)); err != nil {
+			return nil, fmt.Errorf("prompts: %w", err)
+		}
+	}
+	return cat, nil
+}
+
+func collect[T any](seq func(func(T, error) bool)) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// refresh re-lists the catalog after a list_changed notification.
+func (c *Conn) refresh() {
+	c.mu.Lock()
+	cs := c.cs
+	c.mu.Unlock()
+	if cs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.hub.ctx, c.timeout())
+	defer cancel()
+	cat, err := listCatalog(ctx, cs)
+	if err != nil {
+		c.log().Warn("refresh catalog", slog.String(attrError, err.Error()))
+		return
+	}
+	c.mu.Lock()
+	if c.cs == cs {
+		c.catalog = cat
+	}
+	c.mu.Unlock()
+	c.hub.changed(c.name)
+}
+
+func (c *Conn) refreshAsync() {
+	if c.hub.closing() {
+		return
+	}
+	c.hub.wg.Add(1)
+	go func() {
+		defer c.hub.wg.Done()
+		c.refresh()
+	}()
+}
+
+const progressPrefix = "switchboard-"
+
+func progressSeq(tok any) (uint64, bool) {
+	s, ok := tok.(string)
+	if !ok || !strings.HasPrefix(s, progressPrefix) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s[len(progressPrefix):], 10, 64)
+	return n, err == nil
+}
+
+// do runs fn against the session with the server's request timeout, which
+// restarts whenever the server reports progress. params, if non-nil, gets a
+// progress token of the hub's own so that progress can be observed (and
+// passed on under the downstream's original token).
+func (c *Conn) do(ctx context.Context, params interface {
+	GetProgressToken() any
+	SetProgressToken(any)
+}, fn func(ctx context.Context, cs *mcp.ClientSession) error) error {
+	cs, err := c.Session(ctx)
+	if err != nil {
+		return err
+	}
+	timeout := c.timeout()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(timeout, func() { cancel(ErrTimeout) })
+	defer timer.Stop()
+	cl := &call{downstream: downstreamFrom(ctx), reset: func() { timer.Reset(timeout) }}
+	done := c.flight.add(cl)
+	defer done()
+	if params != nil {
+		cl.token = params.GetProgressToken()
+		params.SetProgressToken(progressPrefix + strconv.FormatUint(cl.seq, 10))
+	}
+	err = fn(ctx, cs)
+	if err != nil && errors.Is(context.Cause(ctx), ErrTimeout) {
+		c.hub.wg.Add(1)
+		go func() {
+			defer c.hub.wg.Done()
+			c.probe(cs)
+		}()
+		return fmt.Errorf("%s: %w after %s without progress (cancellation sent)", c.name, ErrTimeout, timeout)
+	}
+	if err != nil && errors.Is(err, mcp.ErrConnectionClosed) {
+		return fmt.Errorf("%s: %w: connection lost during the request", c.name, ErrUnavailable)
+	}
+	return err
+}
+
+// probe checks, after a timed-out request, that the server still answers.
+// One that does not is considered hung and its session is dropped, which for
+// a stdio server kills the process; the reconnect logic then restarts it.
+func (c *Conn) probe(cs *mcp.ClientSession) {
+	ctx, cancel := context.WithTimeout(c.hub.ctx, probeTimeout)
+	defer cancel()
+	if err := cs.Ping(ctx, nil); err == nil || c.hub.closing() {
+		return
+	}
+	c.log().Warn("server hung; restarting", slog.String(attrError, errProbeTimeout.Error()))
+	cs.Close()
+}
+
+// withMeta copies a request's _meta so that setting the hub's progress token
+// does not change the caller's params.
+func withMeta(m mcp.Meta) mcp.Meta {
+	out := make(mcp.Meta, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

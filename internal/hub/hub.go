@@ -1,0 +1,303 @@
+// Package hub owns Switchboard's connections to upstream MCP servers: stdio
+// child processes and remote SSE or streamable-HTTP servers, plus the
+// built-in in-process server. It connects, lists and refreshes each server's
+// catalog, reconnects with backoff behind a circuit breaker, applies request
+// timeouts that progress resets, and routes server-to-client traffic back to
+// the downstream party that caused it. It also names tools for the
+// aggregated view.
+//
+// The gateway, the agent and the command line import it; it imports config
+// and the MCP SDK only.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/config"
+)
+
+// BuiltinName is the name of the built-in in-process server.
+const BuiltinName = "switchboard"
+
+// Log attribute keys.
+const (
+	attrServer = "server"
+	attrError  = "error"
+	attrStderr = "stderr"
+)
+
+// stderrBytes bounds the stderr kept per stdio server.
+const stderrBytes = 16 << 10
+
+// Options configure a Hub. The zero value is valid.
+type Options struct {
+	// Logger receives the hub's logs. Nil discards them.
+	Logger *slog.Logger
+	// Builtin is the in-process server named "switchboard". Nil: none.
+	Builtin *mcp.Server
+	// LookupEnv reads the parent environment for the safe subset passed to
+	// stdio servers. Nil: os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Version is reported to upstream servers as the client version. Empty: "dev".
+	Version string
+	// OnChange is called after a server's state or catalog changed. It must
+	// not block. Nil: nothing.
+	OnChange func(server string)
+	// OnResourceUpdated is called for a resources/updated notification.
+	// Nil: nothing.
+	OnResourceUpdated func(server string, p *mcp.ResourceUpdatedNotificationParams)
+	// OnLog receives log messages that no in-flight request caused. Nil: dropped.
+	OnLog func(server string, p *mcp.LoggingMessageParams)
+	// HTTPTransport carries requests to HTTP servers. Nil: a clone of
+	// http.DefaultTransport.
+	HTTPTransport http.RoundTripper
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Hub holds one connection per configured server.
+type Hub struct {
+	opts          Options
+	logger        *slog.Logger
+	sdkLogger     *slog.Logger
+	version       string
+	lookupEnv     func(string) (string, bool)
+	httpTransport http.RoundTripper
+	now           func() time.Time
+
+	ctx    context.Context // lives until Close; parent of every connection
+	cancel context.CancelFunc
+	closed atomic.Bool
+	wg     sync.WaitGroup // connection goroutines
+
+	conns []*Conn // config order; the built-in server first
+	byName map[string]*Conn
+}
+
+// New creates a hub for cfg's servers. It does not connect; call Start.
+func New(cfg *config.Config, opts *Options) *Hub {
+	h := &Hub{}
+	if opts != nil {
+		h.opts = *opts
+	}
+	h.logger = h.opts.Logger
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	// The SDK logs protocol-level chatter; keep it at warnings.
+	h.sdkLogger = h.logger.With(slog.String("component", "mcp-sdk"))
+	h.version = h.opts.Version
+	if h.version == "" {
+		h.version = "dev"
+	}
+	h.lookupEnv = h.opts.LookupEnv
+	if h.lookupEnv == nil {
+		h.lookupEnv = lookupEnvOS
+	}
+	h.httpTransport = h.opts.HTTPTransport
+	if h.httpTransport == nil {
+		h.httpTransport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	h.now = h.opts.Now
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.byName = make(map[string]*Conn)
+	if h.opts.Builtin != nil {
+		h.add(&Conn{name: BuiltinName, builtin: h.opts.Builtin})
+	}
+	if cfg != nil {
+		for _, s := range cfg.Servers {
+			c := &Conn{name: s.Name, cfg: s}
+			h.add(c)
+			if p := s.PendingFeatures(); len(p) > 0 {
+				c.state = StateDisabled
+				c.lastErr = errors.New(joinSentences(p))
+			}
+		}
+	}
+	return h
+}
+
+func (h *Hub) add(c *Conn) {
+	c.hub = h
+	c.state = StateDisconnected
+	c.since = h.now()
+	c.stderr = newRing(stderrBytes, func(line string) {
+		h.logger.Debug("stderr", slog.String(attrServer, c.name), slog.String("line", truncate(line, 512)))
+	})
+	h.conns = append(h.conns, c)
+	h.byName[c.name] = c
+}
+
+// Start begins connecting every server configured with startup (the default)
+// in the background. It returns at once.
+func (h *Hub) Start() {
+	for _, c := range h.conns {
+		if c.cfg != nil && !c.cfg.Startup {
+			continue
+		}
+		c.mu.Lock()
+		if c.state != StateDisabled && c.cs == nil && c.connecting == nil {
+			c.startConnectLocked()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// WaitConnected waits until no server is connecting, or ctx is done.
+func (h *Hub) WaitConnected(ctx context.Context) error {
+	for _, c := range h.conns {
+		c.mu.Lock()
+		ch := c.connecting
+		c.mu.Unlock()
+		if ch == nil {
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Close disconnects every server, stops their processes and waits for the
+// hub's goroutines to end.
+func (h *Hub) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	h.cancel()
+	var wg sync.WaitGroup
+	for _, c := range h.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.close()
+		}()
+	}
+	wg.Wait()
+	h.wg.Wait()
+	return nil
+}
+
+func (h *Hub) closing() bool { return h.closed.Load() }
+
+func (h *Hub) changed(name string) {
+	if h.opts.OnChange != nil {
+		h.opts.OnChange(name)
+	}
+}
+
+// Conn returns the named server's connection.
+func (h *Hub) Conn(name string) (*Conn, error) {
+	c, ok := h.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknown, name)
+	}
+	return c, nil
+}
+
+// Conns returns every connection, the built-in server first, then in config
+// order.
+func (h *Hub) Conns() []*Conn { return h.conns }
+
+// Status describes one server for people and for the HTTP API.
+type Status struct {
+	Name              string    `json:"name"`
+	Title             string    `json:"title,omitempty"`
+	Description       string    `json:"description,omitempty"`
+	Transport         string    `json:"transport"`
+	State             State     `json:"state"`
+	Since             time.Time `json:"since"`
+	LastError         string    `json:"lastError,omitempty"`
+	NextRetry         time.Time `json:"nextRetry,omitzero"`
+	Tools             int       `json:"tools"`
+	Resources         int       `json:"resources"`
+	ResourceTemplates int       `json:"resourceTemplates"`
+	Prompts           int       `json:"prompts"`
+	ServerName        string    `json:"serverName,omitempty"`
+	ServerVersion     string    `json:"serverVersion,omitempty"`
+	ProtocolVersion   string    `json:"protocolVersion,omitempty"`
+	StderrTail        []string  `json:"stderrTail,omitempty"`
+}
+
+// Status reports the connection's state.
+func (c *Conn) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := Status{Name: c.name, State: c.state, Since: c.since, Transport: "in-process"}
+	if c.cfg != nil {
+		st.Transport = string(c.cfg.Type)
+		st.Title = c.cfg.Title
+		st.Description = c.cfg.Description
+	}
+	if c.lastErr != nil {
+		st.LastError = c.lastErr.Error()
+	}
+	if c.state == StateFailed && c.cs == nil && c.connecting == nil {
+		st.NextRetry = c.retryAt
+	}
+	if cat := c.catalog; cat != nil && c.state == StateConnected {
+		st.Tools, st.Resources, st.ResourceTemplates, st.Prompts = len(cat.Tools), len(cat.Resources), len(cat.Templates), len(cat.Prompts)
+		if cat.Init != nil {
+			st.ProtocolVersion = cat.Init.ProtocolVersion
+			if cat.Init.ServerInfo != nil {
+				st.ServerName, st.ServerVersion = cat.Init.ServerInfo.Name, cat.Init.ServerInfo.Version
+			}
+		}
+	}
+	st.StderrTail = c.stderr.Tail(10)
+	return st
+}
+
+// Statuses reports every server.
+func (h *Hub) Statuses() []Status {
+	out := make([]Status, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c.Status())
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func joinSentences(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += "; "
+		}
+		out += s
+	}
+	return out
+}
+
+func samplingWithTools(p *mcp.CreateMessageParams) *mcp.CreateMessageWithToolsParams {
+	msgs := make([]*mcp.SamplingMessageV2, 0, len(p.Messages))
+	for _, m := range p.Messages {
+		msgs = append(msgs, &mcp.SamplingMessageV2{Content: []mcp.Content{m.Content}, Role: m.Role})
+	}
+	return &mcp.CreateMessageWithToolsParams{
+		Meta: p.Meta, IncludeContext: p.IncludeContext, MaxTokens: p.MaxTokens, Messages: msgs,
+		Metadata: p.Metadata, ModelPreferences: p.ModelPreferences, StopSequences: p.StopSequences,
+		SystemPrompt: p.SystemPrompt, Temperature: p.Temperature,
+	}
+}
