@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,10 +19,12 @@ type decoder struct {
 	lookupEnv func(string) (string, bool)
 	errs      ErrorList
 	anchors   map[string]ast.Node
+	merges    int // mappings merged so far, see maxMerges
 }
 
-// maxMergeDepth bounds "<<: *alias" chains, which could otherwise loop.
-const maxMergeDepth = 32
+// maxMerges bounds how many mappings "<<" merge keys may pull in per file:
+// merges of merges grow exponentially (YAML's "billion laughs").
+const maxMerges = 1000
 
 func (d *decoder) pos(n ast.Node) Position {
 	if n == nil {
@@ -174,10 +177,12 @@ type field struct {
 // keys applied (explicit keys win). what names the value in error messages.
 // A null value is an empty mapping. ok is false after a type error.
 func (d *decoder) mapping(n ast.Node, what string) (fields []field, ok bool) {
-	return d.mappingDepth(n, what, 0)
+	return d.mappingMerging(n, what, nil)
 }
 
-func (d *decoder) mappingDepth(n ast.Node, what string, depth int) ([]field, bool) {
+// mappingMerging is mapping; merging holds the mappings whose merge keys
+// are being applied, to refuse a mapping that merges itself.
+func (d *decoder) mappingMerging(n ast.Node, what string, merging []*ast.MappingNode) ([]field, bool) {
 	r := d.resolve(n)
 	if isNull(r) {
 		return nil, true
@@ -209,12 +214,18 @@ func (d *decoder) mappingDepth(n ast.Node, what string, depth int) ([]field, boo
 			continue
 		}
 		if mv.Key.IsMergeKey() {
-			if depth >= maxMergeDepth {
-				d.errorf(mv.Key, "merge keys nested too deeply")
-				continue
-			}
 			for _, src := range d.mergeSources(mv.Value) {
-				merged, _ := d.mappingDepth(src, "a merged value", depth+1)
+				if sm, ok := d.resolve(src).(*ast.MappingNode); ok && (sm == m || slices.Contains(merging, sm)) {
+					d.errorf(src, "a mapping cannot merge itself")
+					continue
+				}
+				if d.merges++; d.merges > maxMerges {
+					if d.merges == maxMerges+1 {
+						d.errorf(src, "too many merges (more than %d)", maxMerges)
+					}
+					continue
+				}
+				merged, _ := d.mappingMerging(src, "a merged value", append(merging, m))
 				for _, f := range merged {
 					if _, ok := explicit[f.key]; ok || seen[f.key] {
 						continue
@@ -437,14 +448,19 @@ func suggest(key string, known []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
+// editDistance is the optimal string alignment distance between a and b
+// (Levenshtein plus swaps of adjacent bytes, so "titel" is 1 from "title").
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	// rows[i%3] is row i of the usual dynamic programming table.
+	var rows [3][]int
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
+		cur, prev, prev2 := rows[i%3], rows[(i-1)%3], rows[(i+1)%3]
 		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
@@ -452,8 +468,10 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return rows[len(a)%3][len(b)]
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -45,6 +47,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("mcpServers:\n  a: &a\n    <<: [*a, *a]\n"))
 	f.Add([]byte("mcpServers: {a: {url: \"ws://x\"}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		os.WriteFile(fmt.Sprintf("/tmp/fuzzlast/%d", os.Getpid()), data, 0o644)
 		c, err := Parse("fuzz.yaml", data, env(map[string]string{"A": "1"}))
 		if (c == nil) == (err == nil) {
 			t.Fatalf("Parse returned config %v and error %v", c, err)

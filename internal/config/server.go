@@ -263,84 +263,17 @@ func (d *decoder) server(sf field) *Server {
 	var (
 		rawType string
 		keys    = map[string]ast.Node{} // key name -> key node, for positions
+		bad     = map[string]bool{}     // keys whose value had an error
 		errsAt  = len(d.errs)
 	)
 	for _, f := range fields {
 		keys[f.key] = f.keyN
-		v := f.value
-		switch f.key {
-		case "type":
-			rawType, _ = d.str(v, "type")
-		case "command":
-			s.Command, _ = d.str(v, "command")
-		case "args":
-			s.Args, _ = d.strList(v, "args", true)
-		case "env":
-			s.Env, _ = d.strMap(v, "env")
-			for k := range s.Env {
-				if k == "" || strings.ContainsAny(k, "=\x00") {
-					d.errorf(f.keyN, "env name %q is not a valid environment variable name", k)
-				}
-			}
-		case "stderr":
-			s.Stderr = d.stderr(v)
-		case "cwd":
-			s.Cwd, _ = d.str(v, "cwd")
-		case "url":
-			s.URL, _ = d.str(v, "url")
-		case "headers":
-			s.Headers, _ = d.strMap(v, "headers")
-			d.checkHeaders(f.keyN, "headers", s.Headers)
-		case "timeout":
-			s.Timeout = d.millis(v, "timeout")
-		case "initTimeout":
-			s.InitTimeout = d.millis(v, "initTimeout")
-		case "sseReadTimeout":
-			s.SSEReadTimeout = d.millis(v, "sseReadTimeout")
-		case "serverInstructions":
-			s.ServerInstructions = d.instructions(v)
-		case "chatMenu":
-			if b, present, _ := d.boolean(v, "chatMenu"); present {
-				s.ChatMenu = b
-			}
-		case "startup":
-			if b, present, _ := d.boolean(v, "startup"); present {
-				s.Startup = b
-			}
-		case "title":
-			s.Title, _ = d.str(v, "title")
-		case "description":
-			s.Description, _ = d.str(v, "description")
-		case "iconPath":
-			s.IconPath, _ = d.str(v, "iconPath")
-		case "requiresOAuth":
-			if b, present, _ := d.boolean(v, "requiresOAuth"); present {
-				s.RequiresOAuth = &b
-			}
-		case "oauth":
-			s.OAuth = d.oauth(v)
-		case "oauth_headers":
-			s.OAuthHeaders, _ = d.strMap(v, "oauth_headers")
-			d.checkHeaders(f.keyN, "oauth_headers", s.OAuthHeaders)
-		case "apiKey":
-			s.APIKey = d.apiKey(f)
-		case "obo":
-			s.OBO = d.obo(f)
-		case "customUserVars":
-			s.CustomUserVars = d.customUserVars(v)
-		case "proxy":
-			s.Proxy, _ = d.str(v, "proxy")
-			if s.Proxy != "" {
-				if msg := checkURL(s.Proxy); msg != "" {
-					d.errorf(d.resolve(v), "proxy: %s", msg)
-				}
-			}
-		default:
-			d.unknownKey(f, where, serverKeys)
-		}
+		before := len(d.errs)
+		d.serverField(s, f, where, &rawType)
+		bad[f.key] = len(d.errs) > before
 	}
 
-	d.transport(s, rawType, keys, fields)
+	d.transport(s, rawType, keys, bad, fields)
 	if s.Timeout == 0 {
 		s.Timeout = DefaultTimeout
 	}
@@ -353,9 +286,88 @@ func (d *decoder) server(sf field) *Server {
 	return s
 }
 
+// serverField reads one key of a server entry into s; type is kept raw in
+// *rawType until all keys are known.
+func (d *decoder) serverField(s *Server, f field, where string, rawType *string) {
+	v := f.value
+	switch f.key {
+	case "type":
+		*rawType, _ = d.str(v, "type")
+	case "command":
+		s.Command, _ = d.str(v, "command")
+	case "args":
+		s.Args, _ = d.strList(v, "args", true)
+	case "env":
+		s.Env, _ = d.strMap(v, "env")
+		for k := range s.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				d.errorf(f.keyN, "env name %q is not a valid environment variable name", k)
+			}
+		}
+	case "stderr":
+		s.Stderr = d.stderr(v)
+	case "cwd":
+		s.Cwd, _ = d.str(v, "cwd")
+	case "url":
+		s.URL, _ = d.str(v, "url")
+	case "headers":
+		s.Headers, _ = d.strMap(v, "headers")
+		d.checkHeaders(f.keyN, "headers", s.Headers)
+	case "timeout":
+		s.Timeout = d.millis(v, "timeout")
+	case "initTimeout":
+		s.InitTimeout = d.millis(v, "initTimeout")
+	case "sseReadTimeout":
+		s.SSEReadTimeout = d.millis(v, "sseReadTimeout")
+	case "serverInstructions":
+		s.ServerInstructions = d.instructions(v)
+	case "chatMenu":
+		if b, present, _ := d.boolean(v, "chatMenu"); present {
+			s.ChatMenu = b
+		}
+	case "startup":
+		if b, present, _ := d.boolean(v, "startup"); present {
+			s.Startup = b
+		}
+	case "title":
+		s.Title, _ = d.str(v, "title")
+	case "description":
+		s.Description, _ = d.str(v, "description")
+	case "iconPath":
+		s.IconPath, _ = d.str(v, "iconPath")
+	case "requiresOAuth":
+		if b, present, _ := d.boolean(v, "requiresOAuth"); present {
+			s.RequiresOAuth = &b
+		}
+	case "oauth":
+		s.OAuth = d.oauth(v)
+	case "oauth_headers":
+		s.OAuthHeaders, _ = d.strMap(v, "oauth_headers")
+		d.checkHeaders(f.keyN, "oauth_headers", s.OAuthHeaders)
+	case "apiKey":
+		s.APIKey = d.apiKey(f)
+	case "obo":
+		s.OBO = d.obo(f)
+	case "customUserVars":
+		s.CustomUserVars = d.customUserVars(v)
+	case "proxy":
+		s.Proxy, _ = d.str(v, "proxy")
+		if s.Proxy != "" {
+			if msg := checkURL(s.Proxy); msg != "" {
+				d.errorf(d.resolve(v), "proxy: %s", msg)
+			}
+		}
+	default:
+		d.unknownKey(f, where, serverKeys)
+	}
+}
+
 // transport sets s.Type from type, command and url, and checks that the keys
 // set fit it.
-func (d *decoder) transport(s *Server, rawType string, keys map[string]ast.Node, fields []field) {
+func (d *decoder) transport(s *Server, rawType string, keys map[string]ast.Node, bad map[string]bool, fields []field) {
+	if bad["type"] {
+		return
+	}
 	valueOf := func(key string) ast.Node {
 		for _, f := range fields {
 			if f.key == key {
@@ -411,7 +423,7 @@ func (d *decoder) transport(s *Server, rawType string, keys map[string]ast.Node,
 	}
 
 	if s.Type == Stdio {
-		if !hasCommand || s.Command == "" {
+		if (!hasCommand || s.Command == "") && !bad["command"] {
 			d.errorAt(s.Pos, "stdio server %q needs command", s.Name)
 		}
 		for _, k := range remoteOnlyKeys {
@@ -425,6 +437,9 @@ func (d *decoder) transport(s *Server, rawType string, keys map[string]ast.Node,
 		if n, ok := keys[k]; ok {
 			d.errorf(n, "%s is not used by %s servers", k, s.Type)
 		}
+	}
+	if bad["url"] {
+		return
 	}
 	if !hasURL || s.URL == "" {
 		d.errorAt(s.Pos, "%s server %q needs url", s.Type, s.Name)
@@ -511,8 +526,13 @@ func (d *decoder) millis(n ast.Node, what string) time.Duration {
 func (d *decoder) stderr(n ast.Node) string {
 	r := d.resolve(n)
 	if i, ok := r.(*ast.IntegerNode); ok {
-		if fd, ok := i.Value.(int64); ok && fd >= 0 {
+		switch fd := i.Value.(type) {
+		case uint64:
 			return fmt.Sprint(fd)
+		case int64:
+			if fd >= 0 {
+				return fmt.Sprint(fd)
+			}
 		}
 		d.errorf(r, "stderr file descriptor must be a non-negative number")
 		return ""

@@ -55,6 +55,13 @@ func (d *downstream) ElicitationComplete(ctx context.Context, p *mcp.Elicitation
 // itself, and for older clients the SDK server asks them on its behalf.
 func (d *downstream) PassInputRequests() bool { return true }
 
+// Modern reports whether the downstream client speaks the 2026-07-28
+// revision; its requests then travel over the hub's link of that revision.
+func (d *downstream) Modern() bool {
+	p := d.ss.InitializeParams()
+	return p != nil && p.ProtocolVersion >= "2026-07-28"
+}
+
 func with(ctx context.Context, ss *mcp.ServerSession) context.Context {
 	return hub.WithDownstream(ctx, &downstream{ctx: ctx, ss: ss})
 }

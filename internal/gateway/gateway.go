@@ -55,8 +55,9 @@ type Gateway struct {
 	done chan struct{}
 
 	mu       sync.Mutex // guards the fields below
-	agg      *view
-	singles  map[string]*view
+	agg      *view // for clients before 2026-07-28
+	aggM     *view // for 2026-07-28 clients
+	singles  map[string]*view // by server name, "+m" appended for modern views
 	handlers map[string]http.Handler // "" is the aggregate; "sse/"+name for SSE
 }
 
@@ -90,8 +91,10 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 	if u, err := url.Parse(g.opts.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
 		g.origins[u.Scheme+"://"+u.Host] = true
 	}
-	g.agg = g.newView("", nil)
+	g.agg = g.newView("", nil, false)
+	g.aggM = g.newView("", nil, true)
 	g.agg.sync()
+	g.aggM.sync()
 	go g.syncLoop()
 	return g
 }
@@ -114,15 +117,7 @@ func (g *Gateway) syncLoop() {
 			return
 		case <-g.kick:
 		}
-		g.mu.Lock()
-		views := []*view{g.agg}
-		for _, v := range g.singles {
-			views = append(views, v)
-		}
-		g.mu.Unlock()
-		for _, v := range views {
-			v.sync()
-		}
+		g.Sync()
 	}
 }
 
@@ -138,7 +133,7 @@ func (g *Gateway) Changed(server string) {
 // for the background loop.
 func (g *Gateway) Sync() {
 	g.mu.Lock()
-	views := []*view{g.agg}
+	views := []*view{g.agg, g.aggM}
 	for _, v := range g.singles {
 		views = append(views, v)
 	}
@@ -151,9 +146,11 @@ func (g *Gateway) Sync() {
 func (g *Gateway) views(server string) []*view {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := []*view{g.agg}
-	if v := g.singles[server]; v != nil {
-		out = append(out, v)
+	out := []*view{g.agg, g.aggM}
+	for _, k := range []string{server, server + "+m"} {
+		if v := g.singles[k]; v != nil {
+			out = append(out, v)
+		}
 	}
 	return out
 }
@@ -193,9 +190,13 @@ func (g *Gateway) Aggregate() *mcp.Server { return g.agg.server }
 
 // single returns the transparent view of one server, connecting to it first
 // if needed (for servers with startup: false).
-func (g *Gateway) single(ctx context.Context, name string) (*view, error) {
+func (g *Gateway) single(ctx context.Context, name string, modern bool) (*view, error) {
+	key := name
+	if modern {
+		key += "+m"
+	}
 	g.mu.Lock()
-	v := g.singles[name]
+	v := g.singles[key]
 	g.mu.Unlock()
 	if v != nil {
 		return v, nil
@@ -204,18 +205,21 @@ func (g *Gateway) single(ctx context.Context, name string) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	if modern {
+		c = c.Modern()
+	}
 	if _, err := c.Session(ctx); err != nil {
 		return nil, err
 	}
 	cat := c.Catalog()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if v := g.singles[name]; v != nil {
+	if v := g.singles[key]; v != nil {
 		return v, nil
 	}
-	v = g.newView(name, cat.Init)
+	v = g.newView(name, cat.Init, modern)
 	v.sync()
-	g.singles[name] = v
+	g.singles[key] = v
 	return v, nil
 }
 
@@ -263,23 +267,36 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool) (http.Hand
 	if h != nil {
 		return h, nil
 	}
-	v := g.agg
+	v, vm := g.agg, g.aggM
 	if name != "" {
 		var err error
-		if v, err = g.single(ctx, name); err != nil {
+		if v, err = g.single(ctx, name, false); err != nil {
 			return nil, err
 		}
+		if !sse {
+			if vm, err = g.single(ctx, name, true); err != nil {
+				return nil, err
+			}
+		}
 	}
-	srv := v.server
+	srv, srvM := v.server, vm.server
 	get := func(*http.Request) *mcp.Server { return srv }
+	getM := func(*http.Request) *mcp.Server { return srvM }
 	if sse {
 		h = mcp.NewSSEHandler(get, &mcp.SSEOptions{MaxRequestBodyBytes: g.opts.MaxRequestBytes})
 	} else {
-		h = mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
-			Logger:              g.sdkLogger,
-			MaxRequestBodyBytes: g.opts.MaxRequestBytes,
-			SessionTimeout:      g.opts.SessionTimeout,
-		})
+		h = &versionRouter{
+			stateful: mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
+				Logger:              g.sdkLogger,
+				MaxRequestBodyBytes: g.opts.MaxRequestBytes,
+				SessionTimeout:      g.opts.SessionTimeout,
+			}),
+			stateless: mcp.NewStreamableHTTPHandler(getM, &mcp.StreamableHTTPOptions{
+				Logger:              g.sdkLogger,
+				MaxRequestBodyBytes: g.opts.MaxRequestBytes,
+				Stateless:           true,
+			}),
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -288,6 +305,21 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool) (http.Hand
 	}
 	g.handlers[key] = h
 	return h, nil
+}
+
+// versionRouter sends requests of the 2026-07-28 revision, which has no
+// sessions, to a stateless handler, and everything else to a stateful one,
+// so that one endpoint serves clients of every revision.
+type versionRouter struct {
+	stateful, stateless http.Handler
+}
+
+func (v *versionRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= "2026-07-28" {
+		v.stateless.ServeHTTP(w, r)
+		return
+	}
+	v.stateful.ServeHTTP(w, r)
 }
 
 // checkOrigin refuses browser requests from foreign origins (DNS rebinding

@@ -23,6 +23,7 @@ import (
 type view struct {
 	g      *Gateway
 	single string // the upstream server's name; "" for the aggregate
+	modern bool   // serves 2026-07-28 clients from the hub's links of that revision
 	server *mcp.Server
 	init   *mcp.InitializeResult // the upstream's, for a single view
 
@@ -36,10 +37,11 @@ type view struct {
 	resRefs   map[string]hub.Ref // downstream URI -> upstream server and URI
 	tmplRefs  map[string]hub.Ref // downstream URI template -> upstream server and template
 	tmplOrder []string
+	seen      map[string]*hub.Catalog // server -> catalog last synced
 }
 
-func (g *Gateway) newView(single string, init *mcp.InitializeResult) *view {
-	v := &view{g: g, single: single, init: init,
+func (g *Gateway) newView(single string, init *mcp.InitializeResult, modern bool) *view {
+	v := &view{g: g, single: single, init: init, modern: modern,
 		tools: map[string][]byte{}, prompts: map[string][]byte{}, resources: map[string][]byte{}, templates: map[string][]byte{}}
 	opts := &mcp.ServerOptions{
 		Logger:             g.sdkLogger,
@@ -95,6 +97,21 @@ func (v *view) servers() []*hub.Conn {
 	return v.g.hub.Conns()
 }
 
+// catalog returns what the view shows of c: for a modern view the catalog of
+// the server's 2026-07-28 link when that link is up (a stdio server runs one
+// process per link, and their lists may differ), else the primary link's.
+func (v *view) catalog(c *hub.Conn) *hub.Catalog {
+	if v.modern {
+		if m := c.Modern(); m != c && m.Connected() {
+			return m.Catalog()
+		}
+	}
+	if !c.Connected() {
+		return nil
+	}
+	return c.Catalog()
+}
+
 func (v *view) shows(server string) bool { return v.single == "" || v.single == server }
 
 // sync brings the SDK server's lists in line with the upstream catalogs.
@@ -107,10 +124,21 @@ func (v *view) sync() {
 	}
 	var toolRefs, promptRefs []hub.Ref
 	var tools, prompts, resources, templates []entry
+	if v.seen == nil {
+		v.seen = map[string]*hub.Catalog{}
+	}
+	// announced: servers that announced a list change since the last sync.
+	announced := map[string]string{}
 	for _, c := range v.servers() {
-		cat := c.Catalog()
-		if cat == nil || c.Status().State != hub.StateConnected {
+		cat := v.catalog(c)
+		if cat == nil {
 			continue
+		}
+		if v.seen[c.Name()] != cat {
+			if cat.Trigger != "" {
+				announced[c.Name()] = cat.Trigger
+			}
+			v.seen[c.Name()] = cat
 		}
 		for _, t := range cat.Tools {
 			toolRefs = append(toolRefs, hub.Ref{Server: c.Name(), Name: t.Name})
@@ -146,8 +174,13 @@ func (v *view) sync() {
 		}
 		b, _ := json.Marshal(&t)
 		want[t.Name] = b
-		if string(v.tools[t.Name]) != string(b) {
+		if string(v.tools[t.Name]) != string(b) || announced[e.ref.Server] == "tools" {
+			// Re-adding an unchanged tool makes the SDK announce the
+			// list change that the upstream server announced.
 			v.server.AddTool(&t, v.toolHandler(e.ref))
+			if announced[e.ref.Server] == "tools" {
+				delete(announced, e.ref.Server)
+			}
 		}
 	}
 	v.tools = removeMissing(v.tools, want, v.server.RemoveTools)
@@ -164,8 +197,11 @@ func (v *view) sync() {
 		}
 		b, _ := json.Marshal(&p)
 		want[p.Name] = b
-		if string(v.prompts[p.Name]) != string(b) {
+		if string(v.prompts[p.Name]) != string(b) || announced[e.ref.Server] == "prompts" {
 			v.server.AddPrompt(&p, v.promptHandler(e.ref))
+			if announced[e.ref.Server] == "prompts" {
+				delete(announced, e.ref.Server)
+			}
 		}
 	}
 	v.prompts = removeMissing(v.prompts, want, v.server.RemovePrompts)
@@ -183,8 +219,11 @@ func (v *view) sync() {
 		v.resRefs[r.URI] = e.ref
 		b, _ := json.Marshal(&r)
 		want[r.URI] = b
-		if string(v.resources[r.URI]) != string(b) {
+		if string(v.resources[r.URI]) != string(b) || announced[e.ref.Server] == "resources" {
 			v.server.AddResource(&r, v.readHandler)
+			if announced[e.ref.Server] == "resources" {
+				delete(announced, e.ref.Server)
+			}
 		}
 	}
 	v.resources = removeMissing(v.resources, want, v.server.RemoveResources)

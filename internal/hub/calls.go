@@ -88,6 +88,7 @@ func (c *Conn) SetLoggingLevel(ctx context.Context, level mcp.LoggingLevel) erro
 // Subscribe subscribes to a resource's updates. Subscriptions are counted so
 // that several downstream subscribers share one upstream subscription.
 func (c *Conn) Subscribe(ctx context.Context, uri string) error {
+	c = c.link(ctx)
 	c.mu.Lock()
 	if c.subs == nil {
 		c.subs = make(map[string]int)
@@ -111,6 +112,7 @@ func (c *Conn) Subscribe(ctx context.Context, uri string) error {
 
 // Unsubscribe drops one subscriber; the last one unsubscribes upstream.
 func (c *Conn) Unsubscribe(ctx context.Context, uri string) error {
+	c = c.link(ctx)
 	c.mu.Lock()
 	if c.subs[uri] == 0 {
 		c.mu.Unlock()

@@ -27,20 +27,10 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 			}
 			return d.CreateMessage(ctx, req.Params)
 		},
+		// Set so that the capability is declared; requests are answered
+		// by passMiddleware before the SDK would validate their schema.
 		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			d := c.flight.route(ctx)
-			if d == nil {
-				return nil, fmt.Errorf("elicitation: %w", ErrNoDownstream)
-			}
-			if id := req.Params.ElicitationID; id != "" {
-				c.mu.Lock()
-				if c.elicits == nil {
-					c.elicits = make(map[string]Downstream)
-				}
-				c.elicits[id] = d
-				c.mu.Unlock()
-			}
-			return d.Elicit(ctx, req.Params)
+			return c.elicit(ctx, req.Params)
 		},
 		ElicitationCompleteHandler: func(ctx context.Context, req *mcp.ElicitationCompleteNotificationRequest) {
 			c.mu.Lock()
@@ -75,9 +65,9 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 			p.ProgressToken = cl.token
 			cl.downstream.Progress(ctx, &p)
 		},
-		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { c.refreshAsync() },
-		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { c.refreshAsync() },
-		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { c.refreshAsync() },
+		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { c.refreshAsync("tools") },
+		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { c.refreshAsync("prompts") },
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { c.refreshAsync("resources") },
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
 			if c.hub.opts.OnResourceUpdated != nil {
 				c.hub.opts.OnResourceUpdated(c.name, req.Params)
@@ -90,11 +80,37 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 	}
 }
 
-// rootsMiddleware answers roots/list with the roots of the downstream client
-// that caused the request; the SDK client would otherwise answer with a
-// static list of its own.
-func (c *Conn) rootsMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+func (c *Conn) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	d := c.flight.route(ctx)
+	if d == nil {
+		return nil, fmt.Errorf("elicitation: %w", ErrNoDownstream)
+	}
+	if id := p.ElicitationID; id != "" {
+		c.mu.Lock()
+		if c.elicits == nil {
+			c.elicits = make(map[string]Downstream)
+		}
+		c.elicits[id] = d
+		c.mu.Unlock()
+	}
+	return d.Elicit(ctx, p)
+}
+
+// passMiddleware hands server-to-client requests to the downstream party
+// as they are. roots/list is answered with the roots of the downstream
+// client that caused the request (the SDK client would answer with a static
+// list of its own), and elicitation/create is passed on without the SDK
+// client's schema checks: judging the request is the downstream client's
+// business, and it may accept schemas the SDK does not know.
+func (c *Conn) passMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method == "elicitation/create" {
+			p, _ := req.GetParams().(*mcp.ElicitParams)
+			if p == nil {
+				return next(ctx, method, req)
+			}
+			return c.elicit(ctx, p)
+		}
 		if method != "roots/list" {
 			return next(ctx, method, req)
 		}

@@ -62,6 +62,11 @@ type Catalog struct {
 	Resources []*mcp.Resource
 	Templates []*mcp.ResourceTemplate
 	Prompts   []*mcp.Prompt
+	// Trigger names the list ("tools", "prompts" or "resources") whose
+	// list_changed notification caused this listing; empty for the listing
+	// made on connect. A server may announce a change that leaves the list
+	// as it was, and a transparent gateway still passes the announcement on.
+	Trigger string
 }
 
 // Conn is the hub's connection to one upstream server. It connects lazily or
@@ -75,12 +80,21 @@ type Conn struct {
 	hub     *Hub
 	stderr  *ring
 	flight  inflight
+	// protocol is the protocol version the link asks for. A server is
+	// reached over up to two links: the primary one speaks 2025-11-25, whose
+	// server-to-client requests and notifications match what pre-2026
+	// downstream clients expect, and a second one speaks 2026-07-28 for
+	// downstream clients of that revision, so that its stateless,
+	// multi-round-trip flow passes through unchanged.
+	protocol  string
+	secondary bool
 
 	mu          sync.Mutex // guards the fields below
 	state       State
 	since       time.Time
 	lastErr     error
 	cs          *mcp.ClientSession
+	notifs      *notifCounter // of cs
 	connectedAt time.Time
 	catalog     *Catalog
 	connecting  chan struct{} // non-nil while a connect attempt runs; closed when it ends
@@ -89,6 +103,7 @@ type Conn struct {
 	retryTimer  *time.Timer
 	elicits     map[string]Downstream // URL-mode elicitation id -> who was asked
 	subs        map[string]int        // resource URI -> downstream subscriber count
+	modern      *Conn                 // the 2026-07-28 link, created on first use
 }
 
 // Name returns the server's configured name.
@@ -109,6 +124,56 @@ func (c *Conn) initTimeout() time.Duration {
 		return c.cfg.InitTimeout
 	}
 	return defaultInitTimeout
+}
+
+func (c *Conn) changed() { c.hub.changed(c.name) }
+
+// Protocol versions of the two links.
+const (
+	legacyProtocol = "2025-11-25"
+	modernProtocol = "2026-07-28"
+)
+
+// Modern is implemented by a Downstream that speaks the 2026-07-28 revision.
+type Modern interface {
+	Modern() bool
+}
+
+// link returns the link that serves requests made with ctx.
+func (c *Conn) link(ctx context.Context) *Conn {
+	if c.secondary || c.builtin != nil {
+		return c
+	}
+	m, ok := downstreamFrom(ctx).(Modern)
+	if !ok || !m.Modern() {
+		return c
+	}
+	return c.Modern()
+}
+
+// Modern returns the server's 2026-07-28 link, which connects on first use.
+// For the built-in server, and for a link itself, it is the receiver.
+func (c *Conn) Modern() *Conn {
+	if c.secondary || c.builtin != nil {
+		return c
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == StateDisabled {
+		return c
+	}
+	if c.modern == nil {
+		c.modern = &Conn{name: c.name, cfg: c.cfg, hub: c.hub, stderr: c.stderr, protocol: modernProtocol, secondary: true,
+			state: StateDisconnected, since: c.hub.now()}
+	}
+	return c.modern
+}
+
+// Connected reports whether the link has a live session.
+func (c *Conn) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs != nil
 }
 
 func (c *Conn) log() *slog.Logger { return c.hub.logger.With(slog.String(attrServer, c.name)) }
@@ -188,7 +253,7 @@ func (c *Conn) startConnectLocked() {
 	c.hub.wg.Add(1)
 	go func() {
 		defer c.hub.wg.Done()
-		cs, cat, err := c.dial(c.hub.ctx)
+		cs, notifs, cat, err := c.dial(c.hub.ctx)
 		c.mu.Lock()
 		c.connecting = nil
 		if err == nil && c.hub.closing() {
@@ -203,17 +268,18 @@ func (c *Conn) startConnectLocked() {
 			c.mu.Unlock()
 			close(ch)
 			c.log().Warn("connect failed", slog.String(attrError, err.Error()), slog.Any(attrStderr, tail))
-			c.hub.changed(c.name)
+			c.changed()
 			return
 		}
 		c.cs = cs
+		c.notifs = notifs
 		c.catalog = cat
 		c.connectedAt = c.hub.now()
 		c.setStateLocked(StateConnected, nil)
 		c.mu.Unlock()
 		close(ch)
 		c.log().Info("connected", slog.Int("tools", len(cat.Tools)), slog.String("protocol", cat.Init.ProtocolVersion))
-		c.hub.changed(c.name)
+		c.changed()
 		c.hub.wg.Add(1)
 		go func() {
 			defer c.hub.wg.Done()
@@ -285,7 +351,7 @@ func (c *Conn) onClosed(cs *mcp.ClientSession, err error) {
 	retry := c.retryAt
 	c.mu.Unlock()
 	c.log().Warn("disconnected", slog.String(attrError, cause), slog.Time("retry_at", retry))
-	c.hub.changed(c.name)
+	c.changed()
 }
 
 // Reinitialize drops the current session, if any, and connects again,
@@ -297,13 +363,16 @@ func (c *Conn) Reinitialize(ctx context.Context) error {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %s: %v", ErrDisabled, c.name, err)
 	}
-	cs := c.cs
+	cs, modern := c.cs, c.modern
 	c.cs = nil
 	c.failures = 0
 	c.retryAt = time.Time{}
 	c.mu.Unlock()
 	if cs != nil {
 		cs.Close()
+	}
+	if modern != nil {
+		modern.close() // reconnects on its next use
 	}
 	_, err := c.Session(ctx)
 	return err
@@ -312,7 +381,7 @@ func (c *Conn) Reinitialize(ctx context.Context) error {
 // close ends the session; used by Hub.Close.
 func (c *Conn) close() {
 	c.mu.Lock()
-	cs := c.cs
+	cs, modern := c.cs, c.modern
 	c.cs = nil
 	if c.retryTimer != nil {
 		c.retryTimer.Stop()
@@ -325,34 +394,38 @@ func (c *Conn) close() {
 	if cs != nil {
 		cs.Close()
 	}
+	if modern != nil {
+		modern.close()
+	}
 }
 
 // dial makes one connection attempt and lists the server's catalog.
-func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *Catalog, error) {
+func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *notifCounter, *Catalog, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.initTimeout())
 	defer cancel()
 	t, err := c.transport(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	n := &notifCounter{}
 	client := mcp.NewClient(&mcp.Implementation{Name: "switchboard", Title: "Switchboard", Version: c.hub.version}, c.clientOptions())
-	client.AddReceivingMiddleware(c.rootsMiddleware)
-	cs, err := client.Connect(ctx, t, nil)
+	client.AddReceivingMiddleware(n.middleware, c.passMiddleware)
+	cs, err := client.Connect(ctx, &countingTransport{Transport: t, n: n}, &mcp.ClientSessionOptions{ProtocolVersion: c.protocol})
 	if err != nil {
 		if pc, ok := t.(*stdioTransport); ok {
 			go pc.p.stop()
 		}
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, nil, fmt.Errorf("no answer to initialize within %s", c.initTimeout())
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, nil, fmt.Errorf("no answer to initialize within %s", c.initTimeout())
 		}
-		return nil, nil, fmt.Errorf("initialize: %w", err)
+		return nil, nil, nil, fmt.Errorf("initialize: %w", err)
 	}
 	cat, err := listCatalog(ctx, cs)
 	if err != nil {
 		cs.Close()
-		return nil, nil, fmt.Errorf("list catalog: %w", err)
+		return nil, nil, nil, fmt.Errorf("list catalog: %w", err)
 	}
-	return cs, cat, nil
+	return cs, n, cat, nil
 }
 
 func (c *Conn) transport(ctx context.Context) (mcp.Transport, error) {
@@ -432,7 +505,7 @@ func collect[T any](seq func(func(T, error) bool)) ([]T, error) {
 }
 
 // refresh re-lists the catalog after a list_changed notification.
-func (c *Conn) refresh() {
+func (c *Conn) refresh(trigger string) {
 	c.mu.Lock()
 	cs := c.cs
 	c.mu.Unlock()
@@ -446,22 +519,23 @@ func (c *Conn) refresh() {
 		c.log().Warn("refresh catalog", slog.String(attrError, err.Error()))
 		return
 	}
+	cat.Trigger = trigger
 	c.mu.Lock()
 	if c.cs == cs {
 		c.catalog = cat
 	}
 	c.mu.Unlock()
-	c.hub.changed(c.name)
+	c.changed()
 }
 
-func (c *Conn) refreshAsync() {
+func (c *Conn) refreshAsync(trigger string) {
 	if c.hub.closing() {
 		return
 	}
 	c.hub.wg.Add(1)
 	go func() {
 		defer c.hub.wg.Done()
-		c.refresh()
+		c.refresh(trigger)
 	}()
 }
 
@@ -484,6 +558,7 @@ func (c *Conn) do(ctx context.Context, params interface {
 	GetProgressToken() any
 	SetProgressToken(any)
 }, fn func(ctx context.Context, cs *mcp.ClientSession) error) error {
+	c = c.link(ctx)
 	cs, err := c.Session(ctx)
 	if err != nil {
 		return err
@@ -501,6 +576,14 @@ func (c *Conn) do(ctx context.Context, params interface {
 		params.SetProgressToken(progressPrefix + strconv.FormatUint(cl.seq, 10))
 	}
 	err = fn(ctx, cs)
+	if err == nil {
+		c.mu.Lock()
+		n := c.notifs
+		c.mu.Unlock()
+		if n != nil {
+			n.wait(ctx)
+		}
+	}
 	if err != nil && errors.Is(context.Cause(ctx), ErrTimeout) {
 		c.hub.wg.Add(1)
 		go func() {

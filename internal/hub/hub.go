@@ -131,6 +131,7 @@ func New(cfg *config.Config, opts *Options) *Hub {
 
 func (h *Hub) add(c *Conn) {
 	c.hub = h
+	c.protocol = legacyProtocol
 	c.state = StateDisconnected
 	c.since = h.now()
 	c.stderr = newRing(stderrBytes, func(line string) {
