@@ -524,4 +524,3 @@ func firstLine(s string, n int) string {
 	}
 	return s
 }
-

@@ -18,7 +18,9 @@ type Options struct {
 type Report struct{}
 
 // Run is being written.
-func Run(ctx context.Context, o *Options) (*Report, error) { return nil, errors.New("bench: not implemented yet") }
+func Run(ctx context.Context, o *Options) (*Report, error) {
+	return nil, errors.New("bench: not implemented yet")
+}
 
 // Print writes the report for people.
 func (r *Report) Print(w io.Writer) {}

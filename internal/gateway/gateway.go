@@ -54,10 +54,10 @@ type Gateway struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu       sync.Mutex // guards the fields below
-	agg      *view // for clients before 2026-07-28
-	aggM     *view // for 2026-07-28 clients
-	singles  map[string]*view // by server name, "+m" appended for modern views
+	mu       sync.Mutex              // guards the fields below
+	agg      *view                   // for clients before 2026-07-28
+	aggM     *view                   // for 2026-07-28 clients
+	singles  map[string]*view        // by server name, "+m" appended for modern views
 	handlers map[string]http.Handler // "" is the aggregate; "sse/"+name for SSE
 }
 

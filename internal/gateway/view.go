@@ -27,7 +27,7 @@ type view struct {
 	server *mcp.Server
 	init   *mcp.InitializeResult // the upstream's, for a single view
 
-	mu        sync.Mutex // guards the fields below
+	mu        sync.Mutex        // guards the fields below
 	tools     map[string][]byte // registered name -> JSON of the tool, to skip unchanged ones
 	prompts   map[string][]byte
 	resources map[string][]byte

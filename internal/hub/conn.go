@@ -51,7 +51,7 @@ const (
 	// stableAfter is how long a session must live for its server to count as
 	// healthy again; a server that keeps dying sooner is flapping and its
 	// failures accumulate.
-	stableAfter = 10 * time.Second
+	stableAfter  = 10 * time.Second
 	probeTimeout = 5 * time.Second
 )
 

@@ -79,7 +79,7 @@ type Hub struct {
 	closed atomic.Bool
 	wg     sync.WaitGroup // connection goroutines
 
-	conns []*Conn // config order; the built-in server first
+	conns  []*Conn // config order; the built-in server first
 	byName map[string]*Conn
 }
 

@@ -42,9 +42,9 @@ func downstreamFrom(ctx context.Context) Downstream {
 // call is one request in flight on an upstream connection.
 type call struct {
 	seq        uint64
-	downstream Downstream     // nil when nobody downstream is waiting
-	token      any            // the downstream's progress token, nil if it asked for none
-	reset      func()         // restarts the call's timeout; progress resets it
+	downstream Downstream // nil when nobody downstream is waiting
+	token      any        // the downstream's progress token, nil if it asked for none
+	reset      func()     // restarts the call's timeout; progress resets it
 }
 
 // inflight tracks the requests in flight on one upstream session so that
