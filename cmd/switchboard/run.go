@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	_ "time/tzdata" // zones for get_current_time on machines without zoneinfo
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, e *env) error {
 		return cmdConfigCheck(rest[1:], e)
 	case "bench":
 		return cmdBench(ctx, rest, e)
+	case bench.UpstreamCommand: // hidden: the upstream server bench starts
+		return cmdBenchUpstream(ctx, rest, e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "switchboard", version())
 		return nil
@@ -498,6 +501,7 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	o.Progress = e.stderr
 	rep, err := bench.Run(ctx, &o)
 	if err != nil {
 		return err
@@ -507,6 +511,17 @@ func cmdBench(ctx context.Context, args []string, e *env) error {
 	}
 	rep.Print(e.stdout)
 	return nil
+}
+
+// cmdBenchUpstream serves bench's upstream server: over stdio, or over
+// streamable HTTP at --http until stdin closes.
+func cmdBenchUpstream(ctx context.Context, args []string, e *env) error {
+	fs := newFlags(bench.UpstreamCommand, e)
+	addr := fs.String("http", "", "serve streamable HTTP on this address instead of stdio")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return bench.ServeUpstream(ctx, &bench.UpstreamOptions{HTTPAddr: *addr, Stdin: e.stdin, Stdout: e.stdout})
 }
 
 func writeJSON(w io.Writer, v any) error {

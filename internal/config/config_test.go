@@ -543,6 +543,17 @@ func TestParseErrors(t *testing.T) {
 			want: "t.yaml:3:14: unknown alias *nope",
 		},
 		{
+			name: "byte order mark and CRLF",
+			in:   "\ufeffmcpServers:\r\n  a:\r\n    command: x\r\n    comand: y\r\n",
+			want: "t.yaml:4:5: unknown key \"comand\" in server \"a\"; did you mean \"command\"?",
+		},
+		{
+			name: "number too large",
+			in:   "mcpServers:\n  a:\n    command: x\n    timeout: 99999999999999999999\n    initTimeout: 9999999999999999\n",
+			want: "t.yaml:4:14: timeout is too large\n" +
+				"t.yaml:5:18: initTimeout is too large",
+		},
+		{
 			name: "multiple documents",
 			in:   "server: {}\n---\ntools: {}\n",
 			want: "t.yaml:3:6: a config file holds one YAML document; found another",

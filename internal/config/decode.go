@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -59,6 +60,9 @@ type tokenError interface {
 func (d *decoder) parse(data []byte) ast.Node {
 	// Duplicate keys are reported by mapping, with both positions, and
 	// without stopping at the first.
+	// Editors on Windows may start a file with a byte order mark, which
+	// would otherwise become part of the first key.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		var te tokenError
@@ -386,8 +390,18 @@ func (d *decoder) integer(n ast.Node, what string) (v int64, present, ok bool) {
 		d.errorf(r, "%s must be a whole number, got %q", what, s)
 		return 0, true, false
 	}
+	if s, ok := r.(*ast.StringNode); ok && s.Token != nil && s.Token.Type == token.StringType && isDigits(s.Value) {
+		// The YAML parser keeps integers too large for 64 bits as strings.
+		d.errorf(r, "%s is too large", what)
+		return 0, true, false
+	}
 	d.errorf(r, "%s must be a whole number, got %s", what, kind(r))
 	return 0, true, false
+}
+
+func isDigits(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // strList returns a list of strings, each expanded. lenient accepts numbers

