@@ -22,13 +22,14 @@ var allowed = map[string][]string{
 	"internal/agent":      {"internal/llm", "internal/hub"},
 	"internal/gateway":    {"internal/hub"},
 	"internal/bench":      {"internal/config", "internal/hub", "internal/gateway", "internal/tools"},
-	"internal/hub":        {"internal/config", "internal/store", "internal/secrets"},
-	"internal/tools":      {"internal/hub"},
+	"internal/hub":        {"internal/config", "internal/secrets", "internal/ssrf", "internal/store"},
+	"internal/tools":      {"internal/config", "internal/hub", "internal/ssrf"},
 	"internal/store":      {"internal/secrets"},
 	"internal/config":     {},
 	"internal/secrets":    {},
 	"internal/llm":        {},
-	"internal/authserver": {"internal/store", "internal/secrets"},
+	"internal/authserver": {"internal/secrets", "internal/ssrf", "internal/store"},
+	"internal/ssrf":       {},
 }
 
 func TestImportDirection(t *testing.T) {
