@@ -494,7 +494,7 @@ func cmdConfigCheck(args []string, e *env) error {
 func cmdBench(ctx context.Context, args []string, e *env) error {
 	fs := newFlags("bench", e)
 	o := bench.Options{}
-	fs.IntVar(&o.Calls, "calls", 2000, "sequential calls per measurement")
+	fs.IntVar(&o.Calls, "calls", 2000, "calls per session in each measurement")
 	fs.IntVar(&o.Sessions, "sessions", 8, "concurrent sessions")
 	fs.IntVar(&o.IdleSessions, "idle", 1000, "idle downstream sessions for the memory measurement")
 	asJSON := fs.Bool("json", false, "print JSON")

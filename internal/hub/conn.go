@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -592,7 +593,7 @@ func (c *Conn) do(ctx context.Context, params interface {
 		}()
 		return fmt.Errorf("%s: %w after %s without progress (cancellation sent)", c.name, ErrTimeout, timeout)
 	}
-	if err != nil && errors.Is(err, mcp.ErrConnectionClosed) {
+	if err != nil && (errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, io.EOF)) {
 		return fmt.Errorf("%s: %w: connection lost during the request", c.name, ErrUnavailable)
 	}
 	return err

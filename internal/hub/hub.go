@@ -105,7 +105,11 @@ func New(cfg *config.Config, opts *Options) *Hub {
 	}
 	h.httpTransport = h.opts.HTTPTransport
 	if h.httpTransport == nil {
-		h.httpTransport = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Many downstream sessions share one upstream host; the default of
+		// two idle connections per host would make concurrent calls redial.
+		t.MaxIdleConnsPerHost = 64
+		h.httpTransport = t
 	}
 	h.now = h.opts.Now
 	if h.now == nil {

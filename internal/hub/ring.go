@@ -72,13 +72,14 @@ func (r *ring) Tail(n int) []string {
 	} else {
 		b = append(b, r.buf[:r.pos]...)
 	}
+	full := r.full
 	r.mu.Unlock()
 	s := strings.TrimRight(string(bytes.ToValidUTF8(b, []byte("?"))), "\n")
 	if s == "" {
 		return nil
 	}
 	lines := strings.Split(s, "\n")
-	if r.full && len(lines) > 1 {
+	if full && len(lines) > 1 {
 		lines = lines[1:] // the first line was cut by the wrap
 	}
 	if len(lines) > n {

@@ -11,6 +11,12 @@
 // its table, row and column; hashes (of codes, refresh tokens, API keys)
 // are stored instead of the values where only comparison is needed.
 //
+// Conventions of every implementation: a zero expiry time means "never",
+// and an expiry equal to now has passed; times come back in UTC with their
+// nanoseconds; empty lists and byte slices come back nil; deleting what is
+// not there is not an error; fields named CreatedAt (UpdatedAt for records
+// without one) are set to the current time when zero.
+//
 // authserver, hub and agent import it; it imports secrets only.
 package store
 
@@ -31,6 +37,10 @@ var (
 	ErrUsed = errors.New("already used")
 	// ErrExpired: the record exists but its time is over.
 	ErrExpired = errors.New("expired")
+	// ErrKeyMismatch: opening a store with a secrets key ring that cannot
+	// open what the database holds. The store refuses to start rather than
+	// write data no one could read back.
+	ErrKeyMismatch = errors.New("the secrets key does not match the data in the database")
 )
 
 // Role of a user.
@@ -183,18 +193,23 @@ type Store interface {
 	CountUsers(ctx context.Context) (int, error)
 
 	// Identities.
-	LinkIdentity(ctx context.Context, id *Identity) error // ErrConflict if (provider, subject) is linked
+	LinkIdentity(ctx context.Context, id *Identity) error // ErrConflict if (provider, subject) is linked; ErrNotFound if the user is not
 	IdentityBySubject(ctx context.Context, provider, subject string) (*Identity, error)
 	IdentitiesOfUser(ctx context.Context, userID string) ([]*Identity, error)
 
 	// OAuth clients.
-	CreateClient(ctx context.Context, c *Client) error // upsert for CIMD clients
+	// CreateClient registers a client, assigning ID when empty;
+	// ErrConflict if the id is taken. A CIMD client replaces an earlier
+	// CIMD client of its id (keeping CreatedAt and LastUsedAt).
+	CreateClient(ctx context.Context, c *Client) error
 	ClientByID(ctx context.Context, id string) (*Client, error)
 	TouchClient(ctx context.Context, id string, now time.Time) error
+	// DeleteExpiredClients deletes clients whose ExpiresAt has passed and
+	// that were never used (LastUsedAt zero), with their consents.
 	DeleteExpiredClients(ctx context.Context, now time.Time) (int, error)
 
 	// Consents.
-	SaveConsent(ctx context.Context, c *Consent) error // upsert on (user, client, redirect URI)
+	SaveConsent(ctx context.Context, c *Consent) error // upsert on (user, client, redirect URI); ErrNotFound for an unknown user or client
 	ConsentFor(ctx context.Context, userID, clientID, redirectURI string) (*Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 
@@ -202,7 +217,8 @@ type Store interface {
 	SaveAuthCode(ctx context.Context, c *AuthCode) error
 	// ConsumeAuthCode marks the code used and returns it. Exactly one of
 	// concurrent callers succeeds; the others get the code and ErrUsed.
-	// An expired code gives ErrExpired.
+	// An expired code gives ErrExpired and no record; a used one gives
+	// ErrUsed even after it expired (until Sweep removes it).
 	ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (*AuthCode, error)
 	// MarkCodeIssued records the token family a redeemed code issued.
 	MarkCodeIssued(ctx context.Context, hash, familyID string) error
@@ -212,9 +228,10 @@ type Store interface {
 	// RotateRefreshToken marks old used and saves next in the same family,
 	// atomically. Presenting a used token returns it with ErrUsed (the
 	// caller then revokes the family); a revoked family gives ErrNotFound;
-	// an expired token ErrExpired.
+	// an expired token ErrExpired. On success it returns the old token.
+	// next's FamilyID, ClientID and UserID default to the old token's.
 	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) (*RefreshToken, error)
-	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error)
+	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error) // as stored: used or not, revoked family or not
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
 	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
 	RevokeUserClientFamilies(ctx context.Context, userID, clientID string, now time.Time) error
@@ -229,18 +246,18 @@ type Store interface {
 	RetireSigningKey(ctx context.Context, id string, now time.Time) error
 
 	// Identity-provider tokens.
-	SaveProviderToken(ctx context.Context, t *ProviderToken) error // upsert on (user, provider)
+	SaveProviderToken(ctx context.Context, t *ProviderToken) error // upsert on (user, provider); ErrNotFound for an unknown user
 	ProviderToken(ctx context.Context, userID, provider string) (*ProviderToken, error)
 	DeleteProviderToken(ctx context.Context, userID, provider string) error
 
 	// API keys.
-	CreateAPIKey(ctx context.Context, k *APIKey) error
-	APIKeyByHash(ctx context.Context, hash string) (*APIKey, error)
+	CreateAPIKey(ctx context.Context, k *APIKey) error              // assigns ID when empty; ErrNotFound for an unknown user
+	APIKeyByHash(ctx context.Context, hash string) (*APIKey, error) // revoked and expired keys too: the caller checks
 	ListAPIKeys(ctx context.Context, userID string) ([]*APIKey, error)
 	RevokeAPIKey(ctx context.Context, id string, now time.Time) error
 	TouchAPIKey(ctx context.Context, id string, now time.Time) error
 
-	// Per-user credentials.
+	// Per-user credentials, keyed by any user id (it need not be a User).
 	SetCredential(ctx context.Context, c *Credential) error // upsert on (user, server, name)
 	Credentials(ctx context.Context, userID, server string) ([]*Credential, error)
 	DeleteCredentials(ctx context.Context, userID, server string) error
@@ -255,7 +272,9 @@ type Store interface {
 
 	// Locks that hold across replicas, for single-flight token refresh.
 	// TryLock takes name for owner until expires, or reports false if
-	// someone else holds it unexpired. Unlock releases it if owner holds it.
+	// someone else holds it unexpired; the owner may take it again to
+	// extend it. Expiry is judged by the store's wall clock (the interface
+	// passes no now). Unlock releases it if owner holds it.
 	TryLock(ctx context.Context, name, owner string, expires time.Time) (bool, error)
 	Unlock(ctx context.Context, name, owner string) error
 
