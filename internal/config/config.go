@@ -52,6 +52,12 @@ type Config struct {
 	AllowedOrigins  []string  // server.allowedOrigins, added to the gateway's own origin
 	MaxRequestBytes int64     // server.maxRequestBytes
 	Timezone        string    // tools.timezone, an IANA zone name
+	Tools           Tools     // the rest of the tools section
+	DataDir         string    // server.dataDir: state, keys; default "switchboard-data"
+	Store           Store     // store section
+	Secrets         Secrets   // secrets section
+	Auth            Auth      // auth section
+	Access          Access    // access section
 	IgnoredSections []string  // top-level sections that were not used, in file order
 }
 
@@ -154,11 +160,11 @@ func Find(explicit string, stat func(string) error) (string, error) {
 // Top-level sections.
 var (
 	// ownSections are read by this package.
-	ownSections = []string{"mcpServers", "mcpSettings", "server", "tools"}
+	ownSections = []string{"mcpServers", "mcpSettings", "server", "tools", "auth", "store", "secrets", "access"}
 
 	// reservedSections are Switchboard sections that later versions will
 	// read; they are accepted and ignored for now.
-	reservedSections = []string{"llm", "agents", "auth", "secrets", "store"}
+	reservedSections = []string{"llm", "agents"}
 
 	// librechatSections are librechat.yaml's other top-level keys
 	// (packages/data-provider/src/config.ts configSchema). They are ignored

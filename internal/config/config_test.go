@@ -34,6 +34,10 @@ func defaults(file string) *Config {
 		Listen:          "127.0.0.1:8080",
 		MaxRequestBytes: 4 << 20,
 		Timezone:        "Asia/Seoul",
+		DataDir:         "switchboard-data",
+		Store:           Store{Driver: "sqlite", Path: "switchboard.db"},
+		Secrets:         Secrets{KeyFile: "secrets.json"},
+		Auth:            Auth{LocalLogin: true, AccessTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour},
 	}
 }
 
@@ -237,6 +241,8 @@ func TestLoadJSON(t *testing.T) {
 			},
 		},
 	}
+	d := defaults(file)
+	want.DataDir, want.Store, want.Secrets, want.Auth = d.DataDir, d.Store, d.Secrets, d.Auth
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load(%s) mismatch (-want +got):\n%s", file, diff)
 	}
@@ -366,7 +372,7 @@ func TestParseValues(t *testing.T) {
 				want.Servers = append(want.Servers, w)
 			}
 			if strings.HasPrefix(tt.name, "reserved") {
-				want.IgnoredSections = []string{"llm", "agents", "auth", "secrets", "store"}
+				want.IgnoredSections = []string{"llm", "agents"}
 			}
 			tt.want(want)
 			if diff := cmp.Diff(want, got); diff != "" {

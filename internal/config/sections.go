@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -17,6 +16,10 @@ func (d *decoder) decode(data []byte) *Config {
 		Listen:          DefaultListen,
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		Timezone:        DefaultTimezone,
+		DataDir:         DefaultDataDir,
+		Store:           Store{Driver: "sqlite", Path: "switchboard.db"},
+		Secrets:         Secrets{KeyFile: "secrets.json"},
+		Auth:            Auth{LocalLogin: true, AccessTokenTTL: DefaultAccessTokenTTL, RefreshTokenTTL: DefaultRefreshTokenTTL},
 	}
 	body := d.parse(data)
 	if body == nil {
@@ -36,6 +39,14 @@ func (d *decoder) decode(data []byte) *Config {
 			d.serverSection(c, f.value)
 		case "tools":
 			d.toolsSection(c, f.value)
+		case "auth":
+			d.authSection(c, f.value)
+		case "store":
+			d.storeSection(c, f.value)
+		case "secrets":
+			d.secretsSection(c, f.value)
+		case "access":
+			d.accessSection(c, f.value)
 		default:
 			if !isKnownIgnored(f.key) {
 				// A key that is neither ours nor LibreChat's is
@@ -70,7 +81,7 @@ func (d *decoder) settings(n ast.Node) Settings {
 	return s
 }
 
-var serverSectionKeys = []string{"listen", "publicURL", "allowedOrigins", "maxRequestBytes"}
+var serverSectionKeys = []string{"listen", "publicURL", "allowedOrigins", "maxRequestBytes", "dataDir"}
 
 func (d *decoder) serverSection(c *Config, n ast.Node) {
 	fields, _ := d.mapping(n, "server")
@@ -106,6 +117,10 @@ func (d *decoder) serverSection(c *Config, n ast.Node) {
 				}
 			}
 			c.AllowedOrigins = origins
+		case "dataDir":
+			if s, ok := d.str(v, "server.dataDir"); ok && s != "" {
+				c.DataDir = s
+			}
 		case "maxRequestBytes":
 			b, present, ok := d.integer(v, "server.maxRequestBytes")
 			if !present || !ok {
@@ -148,30 +163,6 @@ func checkOrigin(s string) string {
 		return strconv.Quote(s) + " is not an origin: want scheme://host[:port] with no path"
 	}
 	return ""
-}
-
-var toolsSectionKeys = []string{"timezone"}
-
-func (d *decoder) toolsSection(c *Config, n ast.Node) {
-	fields, _ := d.mapping(n, "tools")
-	for _, f := range fields {
-		switch f.key {
-		case "timezone":
-			tz, ok := d.str(f.value, "tools.timezone")
-			if !ok {
-				continue
-			}
-			// "" and "Local" load, but are not zones: they would
-			// make get_current_time depend on the host.
-			if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
-				d.errorf(d.resolve(f.value), "tools.timezone: %q is not an IANA time zone name (e.g. \"Asia/Seoul\", \"UTC\")", tz)
-				continue
-			}
-			c.Timezone = tz
-		default:
-			d.unknownKey(f, "tools", toolsSectionKeys)
-		}
-	}
 }
 
 // sectionNames lists every top-level section this package knows, for tests.
