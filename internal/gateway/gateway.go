@@ -10,6 +10,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,6 +40,14 @@ type Options struct {
 	MaxRequestBytes int64
 	// SessionTimeout closes downstream sessions idle for this long. Zero: 1 h.
 	SessionTimeout time.Duration
+	// UserOf names the user a request is made by ("" for anonymous). A
+	// session belongs to the user who opened it: presented by anyone else
+	// it does not exist (404). Nil: sessions are not bound to users.
+	UserOf func(r *http.Request) string
+	// Access returns which servers the request's user may use, and a key
+	// that is equal for requests with equal access (for example the sorted
+	// list of allowed servers). Nil: everyone may use every server.
+	Access func(r *http.Request) (key string, allow func(server string) bool)
 }
 
 // Gateway serves the hub's servers to MCP clients.
@@ -54,17 +63,25 @@ type Gateway struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu       sync.Mutex              // guards the fields below
-	agg      *view                   // for clients before 2026-07-28
-	aggM     *view                   // for 2026-07-28 clients
-	singles  map[string]*view        // by server name, "+m" appended for modern views
-	handlers map[string]http.Handler // "" is the aggregate; "sse/"+name for SSE
+	mu       sync.Mutex       // guards the fields below
+	agg      *view            // for clients before 2026-07-28, all servers
+	aggM     *view            // for 2026-07-28 clients, all servers
+	aggs     map[string]*view // aggregate views for other access sets, by access key ("+m" for modern)
+	singles  map[string]*view // by server name, "+m" appended for modern views
+	handlers map[string]http.Handler
+	owners   map[string]owner // downstream session id -> who opened it
+}
+
+type owner struct {
+	user string
+	seen time.Time
 }
 
 // New creates a gateway over h. Call Changed, ResourceUpdated and Log from
 // the hub's callbacks, and Close when done.
 func New(h *hub.Hub, opts *Options) *Gateway {
 	g := &Gateway{hub: h, singles: map[string]*view{}, handlers: map[string]http.Handler{},
+		aggs: map[string]*view{}, owners: map[string]owner{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if opts != nil {
 		g.opts = *opts
@@ -132,21 +149,33 @@ func (g *Gateway) Changed(server string) {
 // Sync re-syncs every view now; tests and start-up use it to avoid waiting
 // for the background loop.
 func (g *Gateway) Sync() {
+	for _, v := range g.allViews() {
+		v.sync()
+	}
+}
+
+func (g *Gateway) allViews() []*view {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	views := []*view{g.agg, g.aggM}
+	for _, v := range g.aggs {
+		views = append(views, v)
+	}
 	for _, v := range g.singles {
 		views = append(views, v)
 	}
-	g.mu.Unlock()
-	for _, v := range views {
-		v.sync()
-	}
+	return views
 }
 
 func (g *Gateway) views(server string) []*view {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := []*view{g.agg, g.aggM}
+	for _, v := range g.aggs {
+		if v.shows(server) {
+			out = append(out, v)
+		}
+	}
 	for _, k := range []string{server, server + "+m"} {
 		if v := g.singles[k]; v != nil {
 			out = append(out, v)
@@ -243,7 +272,28 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 		if pattern != "" {
 			name = r.PathValue("server")
 		}
-		h, err := g.handler(r.Context(), name, sse)
+		akey, allow := "", func(string) bool { return true }
+		if g.opts.Access != nil {
+			akey, allow = g.opts.Access(r)
+		}
+		if name != "" && !allow(name) {
+			// Not "forbidden": a server the user may not use does not
+			// exist for them.
+			writeJSONError(w, http.StatusNotFound, fmt.Sprintf("%v %q", hub.ErrUnknown, name))
+			return
+		}
+		if g.opts.UserOf != nil {
+			user := g.opts.UserOf(r)
+			if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
+				if !g.ownedBy(sid, user) {
+					writeJSONError(w, http.StatusNotFound, "session not found")
+					return
+				}
+			} else {
+				w = &sessionRecorder{ResponseWriter: w, record: func(sid string) { g.setOwner(sid, user) }}
+			}
+		}
+		h, err := g.handler(r.Context(), name, sse, akey, allow)
 		if err != nil {
 			status := http.StatusBadGateway
 			if _, unknown := g.hub.Conn(name); unknown != nil {
@@ -256,10 +306,13 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 	})
 }
 
-func (g *Gateway) handler(ctx context.Context, name string, sse bool) (http.Handler, error) {
+func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey string, allow func(string) bool) (http.Handler, error) {
 	key := name
 	if sse {
 		key = "sse/" + name
+	}
+	if name == "" && akey != "" {
+		key += "|" + akey
 	}
 	g.mu.Lock()
 	h := g.handlers[key]
@@ -268,6 +321,9 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool) (http.Hand
 		return h, nil
 	}
 	v, vm := g.agg, g.aggM
+	if name == "" && akey != "" {
+		v, vm = g.aggregate(akey, allow, false), g.aggregate(akey, allow, true)
+	}
 	if name != "" {
 		var err error
 		if v, err = g.single(ctx, name, false); err != nil {
@@ -306,6 +362,96 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool) (http.Hand
 	g.handlers[key] = h
 	return h, nil
 }
+
+// aggregate returns the aggregate view for one access set.
+func (g *Gateway) aggregate(akey string, allow func(string) bool, modern bool) *view {
+	k := akey
+	if modern {
+		k += "+m"
+	}
+	g.mu.Lock()
+	v := g.aggs[k]
+	g.mu.Unlock()
+	if v != nil {
+		return v
+	}
+	v = g.newView("", nil, modern)
+	v.allow = allow
+	v.sync()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if v2 := g.aggs[k]; v2 != nil {
+		return v2
+	}
+	g.aggs[k] = v
+	return v
+}
+
+func (g *Gateway) ownedBy(sid, user string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	o, ok := g.owners[sid]
+	if !ok {
+		// Unknown to us: the SDK answers for sessions it does not have.
+		return true
+	}
+	if o.user != user {
+		return false
+	}
+	o.seen = time.Now()
+	g.owners[sid] = o
+	return true
+}
+
+func (g *Gateway) setOwner(sid, user string) {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.owners)%1024 == 1023 {
+		for k, o := range g.owners {
+			if now.Sub(o.seen) > g.opts.SessionTimeout {
+				delete(g.owners, k)
+			}
+		}
+	}
+	g.owners[sid] = owner{user: user, seen: now}
+}
+
+// sessionRecorder notes the session id the SDK assigns in its response to
+// an initialize request.
+type sessionRecorder struct {
+	http.ResponseWriter
+	record func(sid string)
+	done   bool
+}
+
+func (s *sessionRecorder) WriteHeader(code int) {
+	if !s.done {
+		s.done = true
+		if sid := s.Header().Get("Mcp-Session-Id"); sid != "" {
+			s.record(sid)
+		}
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *sessionRecorder) Write(b []byte) (int, error) {
+	if !s.done {
+		s.WriteHeader(http.StatusOK)
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *sessionRecorder) Flush() {
+	if !s.done {
+		s.WriteHeader(http.StatusOK)
+	}
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *sessionRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // versionRouter sends requests of the 2026-07-28 revision, which has no
 // sessions, to a stateless handler, and everything else to a stateful one,

@@ -22,8 +22,9 @@ import (
 // and whose handlers forward to the hub.
 type view struct {
 	g      *Gateway
-	single string // the upstream server's name; "" for the aggregate
-	modern bool   // serves 2026-07-28 clients from the hub's links of that revision
+	single string                   // the upstream server's name; "" for the aggregate
+	modern bool                     // serves 2026-07-28 clients from the hub's links of that revision
+	allow  func(server string) bool // nil: every server
 	server *mcp.Server
 	init   *mcp.InitializeResult // the upstream's, for a single view
 
