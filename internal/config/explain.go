@@ -26,6 +26,7 @@ func Explain(c *Config) string {
 	}
 	p("max request bytes: %d", c.MaxRequestBytes)
 	p("timezone: %s", c.Timezone)
+	explainTools(p, &c.Tools)
 	if len(c.IgnoredSections) > 0 {
 		p("ignored sections: %s", strings.Join(c.IgnoredSections, ", "))
 	}
@@ -139,4 +140,54 @@ func redactURL(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// explainTools lists the built-in tools and, for those left out, why.
+func explainTools(p func(string, ...any), t *Tools) {
+	p("built-in tools:")
+	p("  get_current_time: on")
+	switch ws := t.WebSearch; ws.Provider {
+	case ProviderNaver:
+		p("  web_search: naver (%s)", redactURL(orDefault(ws.Naver.BaseURL, "https://openapi.naver.com")))
+	case ProviderSearXNG:
+		p("  web_search: searxng (%s)", redactURL(ws.SearXNG.URL))
+	default:
+		p("  web_search: off (tools.webSearch is not configured)")
+	}
+	if t.WebRead.Disabled {
+		p("  web_read: off (tools.webRead.enabled: false)")
+	} else {
+		p("  web_read: on")
+	}
+	switch c := t.Calendar; c.Provider {
+	case ProviderNaver:
+		p("  create_calendar_schedule: naver, with each user's NAVER sign-in (%s, calendar %s)", redactURL(orDefault(c.Naver.BaseURL, "https://openapi.naver.com")), orDefault(c.Naver.CalendarID, "defaultCalendarId"))
+		p("  list_calendar_schedules: off (the NAVER Calendar API cannot list events)")
+	case ProviderCalDAV:
+		def := "none; each user sets CALDAV_URL"
+		if c.CalDAV.URL != "" {
+			def = redactURL(c.CalDAV.URL)
+		}
+		p("  create_calendar_schedule, list_calendar_schedules: caldav, with each user's credentials (default server: %s)", def)
+	default:
+		p("  create_calendar_schedule: off (tools.calendar is not configured)")
+	}
+	for _, h := range t.HTTPTools {
+		auth := orDefault(h.Auth.Mode, "none")
+		if h.Auth.Env != "" {
+			state := "set"
+			if h.Auth.Token == "" {
+				state = "not set"
+			}
+			auth += fmt.Sprintf(" (%s, %s)", h.Auth.Env, state)
+		}
+		p("  %s (%s): %s %s, auth %s", h.Name, h.Pos, orDefault(h.Method, "GET"), redactURL(h.URL), auth)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -27,26 +28,26 @@ type TimeOutput struct {
 var koreanWeekdays = [...]string{"일요일", "월요일", "화요일", "수요일", "목요일", "금요일", "토요일"}
 
 func addClock(s *mcp.Server, o Options) {
-	mcp.AddTool(s, &mcp.Tool{
-		Name:  "get_current_time",
+	addTool(s, o.Logger, &mcp.Tool{
+		Name:  ToolCurrentTime,
 		Title: "Current time",
 		Description: "Returns the current date and time in a time zone (default " + o.Timezone + "): ISO 8601 datetime, date, time, " +
 			"UTC offset, weekday in English and Korean, and Unix time. Call it before working out relative dates " +
 			"such as 'tomorrow', 'in 3 days' or 'next Monday'. 현재 날짜와 시각을 알려 줍니다.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: false, OpenWorldHint: ptr(false)},
-	}, func(ctx context.Context, req *mcp.CallToolRequest, in timeInput) (*mcp.CallToolResult, TimeOutput, error) {
+	}, func(s *jsonschema.Schema) {
+		prop(s, "timezone").MaxLength = ptr(64)
+	}, nil, func(ctx context.Context, req *mcp.CallToolRequest, in timeInput) (*TimeOutput, string, error) {
 		zone := in.Timezone
 		if zone == "" {
 			zone = o.Timezone
 		}
 		loc, err := time.LoadLocation(zone)
 		if err != nil || zone == "Local" {
-			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{
-				Text: fmt.Sprintf("unknown time zone %q: use an IANA name such as Asia/Seoul or UTC (알 수 없는 시간대입니다)", zone),
-			}}}, TimeOutput{}, nil
+			return nil, "", fail(nil, "unknown time zone %q: use an IANA name such as Asia/Seoul or UTC (알 수 없는 시간대입니다)", zone)
 		}
 		now := o.Now().In(loc)
-		out := TimeOutput{
+		out := &TimeOutput{
 			Timezone:      zone,
 			Datetime:      now.Format(time.RFC3339),
 			Date:          now.Format(time.DateOnly),
@@ -56,9 +57,6 @@ func addClock(s *mcp.Server, o Options) {
 			WeekdayKorean: koreanWeekdays[now.Weekday()],
 			Unix:          now.Unix(),
 		}
-		text := fmt.Sprintf("%s (%s, %s) in %s", out.Datetime, out.Weekday, out.WeekdayKorean, zone)
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
+		return out, fmt.Sprintf("%s (%s, %s) in %s", out.Datetime, out.Weekday, out.WeekdayKorean, zone), nil
 	})
 }
-
-func ptr[T any](v T) *T { return &v }
