@@ -76,7 +76,7 @@ func loadApeRAG(t *testing.T, url string) *Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return optionsFromConfig(cfg)
+	return OptionsFromConfig(cfg)
 }
 
 func TestApeRAGExample(t *testing.T) {

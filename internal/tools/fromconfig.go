@@ -1,12 +1,11 @@
 package tools
 
-import (
-	"github.com/switchboard-mcp/switchboard/internal/config"
-)
+import "github.com/switchboard-mcp/switchboard/internal/config"
 
-// optionsFromConfig is how cmd/switchboard wires a loaded config into
-// Options (the hooks and clock aside).
-func optionsFromConfig(c *config.Config) *Options {
+// OptionsFromConfig maps the config's tools section (and mcpSettings, which
+// also governs the addresses web_read may fetch) onto Options. The caller
+// adds the per-user hooks.
+func OptionsFromConfig(c *config.Config) *Options {
 	t := c.Tools
 	o := &Options{
 		Timezone:         c.Timezone,

@@ -1,0 +1,285 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/store"
+)
+
+// parseTokenForm reads an application/x-www-form-urlencoded body, rejecting
+// repeated parameters (RFC 6749 §3.2).
+func parseTokenForm(w http.ResponseWriter, r *http.Request) *oauthErr {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		return errInvalidRequest("the body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return errInvalidRequest("malformed body")
+	}
+	for k, vs := range r.PostForm {
+		if len(vs) > 1 && k != "resource" {
+			return errInvalidRequest(k + " given more than once")
+		}
+	}
+	return nil
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if e := parseTokenForm(w, r); e != nil {
+		writeOAuthError(w, e, false)
+		return
+	}
+	c, basic, e := s.authenticateClient(r.Context(), r)
+	if e != nil {
+		writeOAuthError(w, e, basic)
+		return
+	}
+	var resp *tokenResponse
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "authorization_code":
+		resp, e = s.redeemCode(r.Context(), r, c)
+	case "refresh_token":
+		if !slices.Contains(c.GrantTypes, "refresh_token") {
+			e = &oauthErr{http.StatusBadRequest, "unauthorized_client", "the client may not use refresh tokens"}
+			break
+		}
+		resp, e = s.refresh(r.Context(), r, c)
+	case "":
+		e = errInvalidRequest("grant_type is required")
+	default:
+		e = &oauthErr{http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type"}
+	}
+	if e != nil {
+		writeOAuthError(w, e, basic)
+		return
+	}
+	if err := s.st.TouchClient(r.Context(), c.ID, s.now()); err != nil {
+		s.log.Warn("touching client", slogClient(c.ID), errAttr(err))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// familyOf derives the refresh-token family of a code from its hash, so
+// that a replay racing the first redemption can revoke the family before
+// MarkCodeIssued has recorded it.
+func familyOf(codeHash string) string { return "fam_" + hashToken("family\x00" + codeHash)[:40] }
+
+var errServer = &oauthErr{http.StatusInternalServerError, "server_error", "internal error"}
+
+func (s *Server) redeemCode(ctx context.Context, r *http.Request, c *store.Client) (*tokenResponse, *oauthErr) {
+	code := r.PostForm.Get("code")
+	if code == "" || len(code) > 200 {
+		return nil, errInvalidRequest("code is required")
+	}
+	now := s.now()
+	hash := hashToken(code)
+	ac, err := s.st.ConsumeAuthCode(ctx, hash, now)
+	switch {
+	case errors.Is(err, store.ErrUsed):
+		// RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: a replayed code revokes the
+		// tokens its first redemption issued.
+		fam := familyOf(hash)
+		if ac != nil && ac.FamilyID != "" {
+			fam = ac.FamilyID
+		}
+		if err := s.st.RevokeFamily(ctx, fam, now); err != nil {
+			s.log.Error("revoking family of replayed code", errAttr(err))
+		}
+		s.cache.drop("fam:" + fam)
+		s.log.Warn("authorization code replayed; its tokens are revoked", slogClient(c.ID))
+		return nil, errInvalidGrant("the authorization code was already used")
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired):
+		return nil, errInvalidGrant("the authorization code is invalid or expired")
+	case err != nil:
+		s.log.Error("consuming authorization code", errAttr(err))
+		return nil, errServer
+	}
+	if ac.ClientID != c.ID {
+		return nil, errInvalidGrant("the authorization code was issued to another client")
+	}
+	// OAuth 2.1 §4.1.3: redirect_uri must be identical when the request had one
+	// (Switchboard always requires it there).
+	if r.PostForm.Get("redirect_uri") != ac.RedirectURI {
+		return nil, errInvalidGrant("redirect_uri does not match the authorization request")
+	}
+	if !verifyPKCE(r.PostForm.Get("code_verifier"), ac.CodeChallenge) {
+		return nil, errInvalidGrant("PKCE verification failed")
+	}
+	if res := r.PostForm["resource"]; len(res) > 0 {
+		got, ok := s.resolveResource(res[0])
+		if len(res) > 1 || !ok || got != ac.Resource {
+			return nil, &oauthErr{http.StatusBadRequest, "invalid_target", "resource does not match the authorization request"}
+		}
+	}
+	u, err := s.st.UserByID(ctx, ac.UserID)
+	if err != nil || u.Disabled {
+		return nil, errInvalidGrant("the user cannot sign in")
+	}
+	fam := familyOf(hash)
+	if err := s.st.MarkCodeIssued(ctx, hash, fam); err != nil {
+		s.log.Error("marking code issued", errAttr(err))
+		return nil, errServer
+	}
+	return s.issueTokens(ctx, c, ac.UserID, ac.Resource, ac.Scopes, ac.Scopes, fam, "")
+}
+
+// issueTokens issues an access token for scopes and, when the client may
+// refresh, a refresh token for grantScopes in family fam. oldHash is the
+// refresh token being rotated, or empty.
+func (s *Server) issueTokens(ctx context.Context, c *store.Client, userID, resource string, scopes, grantScopes []string, fam, oldHash string) (*tokenResponse, *oauthErr) {
+	now := s.now()
+	resp := &tokenResponse{TokenType: "Bearer", Scope: strings.Join(scopes, " ")}
+	if slices.Contains(c.GrantTypes, "refresh_token") {
+		rt := "sbr_" + randomToken()
+		next := &store.RefreshToken{
+			Hash: hashToken(rt), FamilyID: fam, ClientID: c.ID, UserID: userID, Resource: resource,
+			Scopes: grantScopes, ExpiresAt: now.Add(s.refreshTT), CreatedAt: now,
+		}
+		var err error
+		if oldHash == "" {
+			err = s.st.SaveRefreshToken(ctx, next)
+		} else {
+			var old *store.RefreshToken
+			old, err = s.st.RotateRefreshToken(ctx, oldHash, next, now)
+			if e := s.rotateError(ctx, old, err); e != nil {
+				return nil, e
+			}
+		}
+		if err != nil && oldHash == "" {
+			s.log.Error("saving refresh token", errAttr(err))
+			return nil, errServer
+		}
+		resp.RefreshToken = rt
+	}
+	at, exp, err := s.issueAccessToken(ctx, userID, c.ID, resource, scopes, fam)
+	if err != nil {
+		s.log.Error("signing access token", errAttr(err))
+		return nil, errServer
+	}
+	resp.AccessToken = at
+	resp.ExpiresIn = int64(exp.Sub(now) / time.Second)
+	return resp, nil
+}
+
+// rotateError translates RotateRefreshToken's outcome; a reused token
+// revokes its family (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+func (s *Server) rotateError(ctx context.Context, old *store.RefreshToken, err error) *oauthErr {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrUsed):
+		if old != nil {
+			if err := s.st.RevokeFamily(ctx, old.FamilyID, s.now()); err != nil {
+				s.log.Error("revoking family of reused refresh token", errAttr(err))
+			}
+			s.cache.drop("fam:" + old.FamilyID)
+			s.log.Warn("refresh token reused; its family is revoked", slogClient(old.ClientID), slogString(logKeyUser, old.UserID))
+		}
+		return errInvalidGrant("the refresh token was already used")
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired):
+		return errInvalidGrant("the refresh token is invalid, expired or revoked")
+	default:
+		s.log.Error("rotating refresh token", errAttr(err))
+		return errServer
+	}
+}
+
+func (s *Server) refresh(ctx context.Context, r *http.Request, c *store.Client) (*tokenResponse, *oauthErr) {
+	raw := r.PostForm.Get("refresh_token")
+	if raw == "" || len(raw) > 200 {
+		return nil, errInvalidRequest("refresh_token is required")
+	}
+	hash := hashToken(raw)
+	old, err := s.st.RefreshTokenByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidGrant("the refresh token is invalid, expired or revoked")
+	} else if err != nil {
+		s.log.Error("looking up refresh token", errAttr(err))
+		return nil, errServer
+	}
+	if old.ClientID != c.ID {
+		return nil, errInvalidGrant("the refresh token was issued to another client")
+	}
+	if revoked, err := s.st.FamilyRevoked(ctx, old.FamilyID); err != nil || revoked {
+		return nil, errInvalidGrant("the refresh token is invalid, expired or revoked")
+	}
+	// The resource may be named again but not changed; scopes may narrow
+	// (RFC 6749 §6) for the new access token, never widen.
+	resource := old.Resource
+	if res := r.PostForm["resource"]; len(res) > 0 {
+		got, ok := s.resolveResource(res[0])
+		if len(res) > 1 || !ok || got != old.Resource {
+			return nil, &oauthErr{http.StatusBadRequest, "invalid_target", "resource is not part of this grant"}
+		}
+	}
+	scopes := old.Scopes
+	if sc := strings.Fields(r.PostForm.Get("scope")); len(sc) > 0 {
+		if !scopesSubset(sc, old.Scopes) {
+			return nil, &oauthErr{http.StatusBadRequest, "invalid_scope", "scope exceeds the grant"}
+		}
+		scopes = slices.Compact(slices.Sorted(slices.Values(sc)))
+	}
+	u, err := s.st.UserByID(ctx, old.UserID)
+	if err != nil || u.Disabled {
+		return nil, errInvalidGrant("the user cannot sign in")
+	}
+	return s.issueTokens(ctx, c, old.UserID, resource, scopes, old.Scopes, old.FamilyID, hash)
+}
+
+// handleRevoke is RFC 7009: refresh tokens revoke their family, access
+// tokens go on the denylist until they expire. Unknown tokens, and tokens of
+// other clients, get 200 as well (§2.2), leaking nothing.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if e := parseTokenForm(w, r); e != nil {
+		writeOAuthError(w, e, false)
+		return
+	}
+	c, basic, e := s.authenticateClient(r.Context(), r)
+	if e != nil {
+		writeOAuthError(w, e, basic)
+		return
+	}
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		writeOAuthError(w, errInvalidRequest("token is required"), basic)
+		return
+	}
+	ctx := r.Context()
+	now := s.now()
+	if len(tok) <= 200 {
+		if rt, err := s.st.RefreshTokenByHash(ctx, hashToken(tok)); err == nil && rt.ClientID == c.ID {
+			if err := s.st.RevokeFamily(ctx, rt.FamilyID, now); err != nil {
+				s.log.Error("revoking refresh token family", errAttr(err))
+				writeOAuthError(w, errServer, basic)
+				return
+			}
+			s.cache.drop("fam:" + rt.FamilyID)
+		}
+	}
+	if claims, err := s.parseAccessToken(ctx, tok); err == nil && claims.ClientID == c.ID {
+		if err := s.st.RevokeAccessToken(ctx, claims.ID, claims.Expiry.Time()); err != nil {
+			s.log.Error("revoking access token", errAttr(err))
+			writeOAuthError(w, errServer, basic)
+			return
+		}
+		s.cache.drop("jti:" + claims.ID)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
