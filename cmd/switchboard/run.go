@@ -45,12 +45,16 @@ const usage = `Switchboard: an MCP hub, gateway and agent host.
 
 Usage:
   switchboard serve [--config FILE] [--listen HOST:PORT] [--insecure-no-auth]
+                    (state in server.dataDir, default ./switchboard-data)
   switchboard stdio [--config FILE]            serve all tools over stdin/stdout
   switchboard servers [--config FILE] [--json] show each server's status
   switchboard tools [--config FILE] [--json] [SERVER]
   switchboard call [--config FILE] [--json] SERVER TOOL [JSON-ARGS]
   switchboard config check [FILE]
   switchboard bench [--calls N] [--sessions N] [--idle N] [--json]
+  switchboard users add USERNAME [--role admin|user] [--password-stdin] | users list
+  switchboard tokens create USERNAME [--name NAME]   personal API key
+  switchboard secrets rotate [--continue]
   switchboard version
 `
 
@@ -78,8 +82,16 @@ func run(ctx context.Context, args []string, e *env) error {
 		return cmdConfigCheck(rest[1:], e)
 	case "bench":
 		return cmdBench(ctx, rest, e)
+	case "users":
+		return cmdUsers(ctx, rest, e)
+	case "tokens":
+		return cmdTokens(ctx, rest, e)
+	case "secrets":
+		return cmdSecrets(ctx, rest, e)
 	case bench.UpstreamCommand: // hidden: the upstream server bench starts
 		return cmdBenchUpstream(ctx, rest, e)
+	case "conformance-client":
+		return cmdConformanceClient(ctx, rest, e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "switchboard", version())
 		return nil
@@ -142,9 +154,15 @@ type app struct {
 	gw  *gateway.Gateway
 }
 
-func newApp(cfg *config.Config, logger *slog.Logger, e *env) *app {
+// newApp wires the hub, the built-in tools and the gateway. gwOpts, if
+// non-nil, adds per-user sessions and access rules to the gateway.
+func newApp(cfg *config.Config, logger *slog.Logger, e *env, toolOpts *tools.Options, gwOpts *gateway.Options) *app {
 	a := &app{cfg: cfg}
-	builtin := tools.NewServer(&tools.Options{Timezone: cfg.Timezone, Version: version()})
+	if toolOpts == nil {
+		toolOpts = toolOptions(cfg, nil)
+	}
+	toolOpts.Logger = logger
+	builtin := tools.NewServer(toolOpts)
 	a.hub = hub.New(cfg, &hub.Options{
 		Logger:    logger,
 		Builtin:   builtin,
@@ -166,10 +184,13 @@ func newApp(cfg *config.Config, logger *slog.Logger, e *env) *app {
 			}
 		},
 	})
-	a.gw = gateway.New(a.hub, &gateway.Options{
-		Logger: logger, Version: version(), AllowedOrigins: cfg.AllowedOrigins,
-		PublicURL: cfg.PublicURL, MaxRequestBytes: cfg.MaxRequestBytes,
-	})
+	o := gateway.Options{}
+	if gwOpts != nil {
+		o = *gwOpts
+	}
+	o.Logger, o.Version, o.AllowedOrigins = logger, version(), cfg.AllowedOrigins
+	o.PublicURL, o.MaxRequestBytes = cfg.PublicURL, cfg.MaxRequestBytes
+	a.gw = gateway.New(a.hub, &o)
 	return a
 }
 
@@ -182,7 +203,7 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	fs := newFlags("serve", e)
 	cfgPath := fs.String("config", "", "config file (default ./switchboard.yaml if present, else the built-in default)")
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080)")
-	noAuth := fs.Bool("insecure-no-auth", false, "serve without authorization (needed to bind a non-loopback address)")
+	noAuth := fs.Bool("insecure-no-auth", false, "serve without sign-in or tokens, for single-user local use (loopback addresses only)")
 	verbose := fs.Bool("v", false, "debug logging")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -203,27 +224,61 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	if *listen != "" {
 		addr = *listen
 	}
-	if !isLoopbackAddr(addr) {
-		if !*noAuth {
-			return usageError{fmt.Sprintf("refusing to listen on non-loopback address %s without authorization: the authorization server is not available yet, so pass --insecure-no-auth to serve anyone who can reach it", addr)}
-		}
-		logger.Warn("serving WITHOUT authorization on a non-loopback address: anyone who can reach it can use every tool", slog.String("addr", addr))
+	if *noAuth && !isLoopbackAddr(addr) {
+		return usageError{fmt.Sprintf("--insecure-no-auth serves every tool to anyone who can connect, so it is allowed on loopback addresses only, not %s", addr)}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	a := newApp(cfg, logger, e)
+	defer ln.Close()
+	mux := http.NewServeMux()
+	var (
+		a  *app
+		st *state
+	)
+	if *noAuth {
+		logger.Warn("serving WITHOUT authorization (--insecure-no-auth): every local process can use every tool")
+		a = newApp(cfg, logger, e, nil, nil)
+		gw := a.gw.Handler()
+		for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
+			mux.Handle(p, gw)
+		}
+		mux.Handle("/api/", web.NewAPI(a.hub).Handler())
+	} else {
+		st, err = openState(ctx, cfg, logger)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		base := issuer(cfg, ln.Addr().String())
+		as, err := newAuthServer(ctx, cfg, st, base, logger)
+		if err != nil {
+			return err
+		}
+		var hubRef *hub.Hub
+		a = newApp(cfg, logger, e, toolOptions(cfg, as), &gateway.Options{
+			UserOf: userOf,
+			Access: func(r *http.Request) (string, func(string) bool) { return accessFor(cfg, hubRef)(r) },
+		})
+		hubRef = a.hub
+		gw := as.Protect(a.gw.Handler())
+		for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
+			mux.Handle(p, gw)
+		}
+		mux.Handle("/api/", as.ProtectAPI(web.NewAPI(a.hub).Handler()))
+		mux.Handle("/", as.Handler())
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go sweep(sctx, st.store, logger)
+		if link, err := as.SetupLink(ctx); err == nil && link != "" {
+			logger.Warn("no users yet: open this one-time link to create the admin account", slog.String("url", link))
+		} else if err != nil {
+			logger.Warn("setup link", slog.String("error", err.Error()))
+		}
+	}
 	defer a.close()
 	a.hub.Start()
-
-	mux := http.NewServeMux()
-	gw := a.gw.Handler()
-	mux.Handle("/mcp", gw)
-	mux.Handle("/mcp/", gw)
-	mux.Handle("/sse", gw)
-	mux.Handle("/sse/", gw)
-	mux.Handle("/api/", web.NewAPI(a.hub).Handler())
 	mux.Handle("/healthz", web.NewAPI(a.hub).Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("switchboard listening", slog.String("url", "http://"+ln.Addr().String()+"/mcp"), slog.String("config", cfg.File), slog.Int("servers", len(cfg.Servers)+1))
@@ -265,7 +320,7 @@ func cmdStdio(ctx context.Context, args []string, e *env) error {
 	}
 	// stdout carries the protocol; logs go to stderr only.
 	logger := newLogger(e.stderr, slog.LevelWarn)
-	a := newApp(cfg, logger, e)
+	a := newApp(cfg, logger, e, nil, nil)
 	defer a.close()
 	a.hub.Start()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -294,7 +349,7 @@ func localApp(ctx context.Context, cfgPath string, e *env) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := newApp(cfg, newLogger(io.Discard, slog.LevelError), e)
+	a := newApp(cfg, newLogger(io.Discard, slog.LevelError), e, nil, nil)
 	a.hub.Start()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

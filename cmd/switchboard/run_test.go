@@ -112,10 +112,10 @@ func TestConfigCheckReportsPosition(t *testing.T) {
 	}
 }
 
-func TestServeRefusesPublicAddressWithoutFlag(t *testing.T) {
+func TestServeRefusesNoAuthOnPublicAddress(t *testing.T) {
 	inTempDir(t)
 	e, _, _ := testEnv(nil)
-	err := run(t.Context(), []string{"serve", "--listen", "0.0.0.0:0"}, e)
+	err := run(t.Context(), []string{"serve", "--insecure-no-auth", "--listen", "0.0.0.0:0"}, e)
 	var u usageError
 	if !errors.As(err, &u) || !strings.Contains(err.Error(), "--insecure-no-auth") {
 		t.Fatalf("err = %v; want a usage error naming --insecure-no-auth", err)
@@ -133,7 +133,7 @@ func TestServeAndCallOverHTTP(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	e, _, _ := testEnv(nil)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--listen", addr}, e) }()
+	go func() { done <- run(ctx, []string{"serve", "--insecure-no-auth", "--listen", addr}, e) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

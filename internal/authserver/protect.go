@@ -64,8 +64,19 @@ func (s *Server) resourceFor(path string) string {
 // resource_metadata pointer (RFC 6750 §3). Tokens are never passed on: the
 // Authorization header is removed before next runs.
 func (s *Server) Protect(next http.Handler) http.Handler {
+	return s.protect(func(r *http.Request) string { return s.resourceFor(r.URL.Path) }, next)
+}
+
+// ProtectAPI guards Switchboard's own HTTP API (/api/...): it accepts the
+// tokens of the aggregate resource /mcp (the one a signed-in client holds
+// for all its servers) and personal API keys.
+func (s *Server) ProtectAPI(next http.Handler) http.Handler {
+	return s.protect(func(*http.Request) string { return s.issuer + "/mcp" }, next)
+}
+
+func (s *Server) protect(resourceOf func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resource := s.resourceFor(r.URL.Path)
+		resource := resourceOf(r)
 		raw, present := bearer(r)
 		if !present {
 			s.challenge(w, resource, http.StatusUnauthorized, "", "")

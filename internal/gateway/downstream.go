@@ -62,6 +62,10 @@ func (d *downstream) Modern() bool {
 	return p != nil && p.ProtocolVersion >= "2026-07-28"
 }
 
-func with(ctx context.Context, ss *mcp.ServerSession) context.Context {
+func with(ctx context.Context, req mcp.Request) context.Context {
+	ss, _ := req.GetSession().(*mcp.ServerSession)
+	if ex := req.GetExtra(); ex != nil && ex.TokenInfo != nil && ex.TokenInfo.UserID != "" {
+		ctx = hub.WithUser(ctx, ex.TokenInfo.UserID)
+	}
 	return hub.WithDownstream(ctx, &downstream{ctx: ctx, ss: ss})
 }

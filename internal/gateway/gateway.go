@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/yosida95/uritemplate/v3"
 
@@ -302,7 +303,32 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 			writeJSONError(w, status, err.Error())
 			return
 		}
+		if g.opts.UserOf != nil {
+			if user := g.opts.UserOf(r); user != "" {
+				h = withUser(user, h)
+			}
+		}
 		h.ServeHTTP(w, r)
+	})
+}
+
+// withUser hands the signed-in user to the SDK, which keeps it with the
+// session (refusing the session to anyone else) and passes it to handlers
+// in RequestExtra.TokenInfo. The SDK accepts it only from its own bearer
+// middleware, so that middleware is given the user directly; the request
+// was authorized before it reached the gateway and carries no token.
+func withUser(user string, h http.Handler) http.Handler {
+	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) {
+		return &auth.TokenInfo{UserID: user, Expiration: time.Now().Add(time.Hour)}, nil
+	}
+	inner := auth.RequireBearerToken(verify, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Authorization")
+		h.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer authorized-upstream-of-the-gateway")
+		inner.ServeHTTP(w, r)
 	})
 }
 

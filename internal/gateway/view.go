@@ -304,7 +304,7 @@ func (v *view) toolHandler(ref hub.Ref) mcp.ToolHandler {
 		if len(req.Params.Arguments) > 0 {
 			p.Arguments = req.Params.Arguments
 		}
-		res, err := c.CallTool(with(ctx, req.Session), p)
+		res, err := c.CallTool(with(ctx, req), p)
 		if err != nil {
 			return v.g.toolError(ref, err)
 		}
@@ -320,7 +320,7 @@ func (v *view) promptHandler(ref hub.Ref) mcp.PromptHandler {
 		}
 		p := *req.Params
 		p.Name = ref.Name
-		res, err := c.GetPrompt(with(ctx, req.Session), &p)
+		res, err := c.GetPrompt(with(ctx, req), &p)
 		return res, rpcError(err)
 	}
 }
@@ -363,7 +363,7 @@ func (v *view) readHandler(ctx context.Context, req *mcp.ReadResourceRequest) (*
 	}
 	p := *req.Params
 	p.URI = ref.Name
-	res, err := c.ReadResource(with(ctx, req.Session), &p)
+	res, err := c.ReadResource(with(ctx, req), &p)
 	if err != nil {
 		return nil, rpcError(err)
 	}
@@ -411,7 +411,7 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.Complete(with(ctx, req.Session), &p)
+	res, err := c.Complete(with(ctx, req), &p)
 	return res, rpcError(err)
 }
 
@@ -437,7 +437,7 @@ func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
 	if err != nil {
 		return err
 	}
-	return rpcError(c.Subscribe(with(ctx, req.Session), ref.Name))
+	return rpcError(c.Subscribe(with(ctx, req), ref.Name))
 }
 
 func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
@@ -449,7 +449,7 @@ func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) err
 	if err != nil {
 		return err
 	}
-	return rpcError(c.Unsubscribe(with(ctx, req.Session), ref.Name))
+	return rpcError(c.Unsubscribe(with(ctx, req), ref.Name))
 }
 
 // downstreamURI maps an upstream resource URI back to the view's URI.

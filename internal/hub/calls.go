@@ -21,6 +21,11 @@ func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallTo
 	q := *p
 	for round := 0; ; round++ {
 		q.Meta = withMeta(p.Meta)
+		if c.builtin != nil {
+			if u := UserFrom(ctx); u != "" {
+				q.Meta[UserMetaKey] = u
+			}
+		}
 		var res *mcp.CallToolResult
 		err := c.do(ctx, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
 			var err error
@@ -78,11 +83,33 @@ func (c *Conn) Complete(ctx context.Context, p *mcp.CompleteParams) (*mcp.Comple
 	return res, err
 }
 
-// SetLoggingLevel sets the server's log level.
+// logRank orders log levels from the most verbose.
+var logRank = map[mcp.LoggingLevel]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7}
+
+// SetLoggingLevel asks the server for log messages of level and above. The
+// upstream session is shared by downstream sessions with levels of their
+// own, so the server is only ever asked for more, never for less: each
+// downstream session filters by its own level. The level is asked for again
+// after a reconnect.
 func (c *Conn) SetLoggingLevel(ctx context.Context, level mcp.LoggingLevel) error {
-	return c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+	c = c.link(ctx)
+	c.mu.Lock()
+	cur := c.logLevel
+	c.mu.Unlock()
+	if cur != "" && logRank[level] >= logRank[cur] {
+		return nil
+	}
+	err := c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
 		return cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level})
 	})
+	if err == nil {
+		c.mu.Lock()
+		if c.logLevel == "" || logRank[level] < logRank[c.logLevel] {
+			c.logLevel = level
+		}
+		c.mu.Unlock()
+	}
+	return err
 }
 
 // Subscribe subscribes to a resource's updates. Subscriptions are counted so

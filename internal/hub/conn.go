@@ -105,6 +105,7 @@ type Conn struct {
 	elicits     map[string]Downstream // URL-mode elicitation id -> who was asked
 	subs        map[string]int        // resource URI -> downstream subscriber count
 	modern      *Conn                 // the 2026-07-28 link, created on first use
+	logLevel    mcp.LoggingLevel      // the most verbose level asked of the server
 }
 
 // Name returns the server's configured name.
@@ -185,6 +186,12 @@ func (c *Conn) setStateLocked(s State, err error) {
 	}
 	c.state = s
 	c.lastErr = err
+}
+
+func (c *Conn) logLevelNow() mcp.LoggingLevel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.logLevel
 }
 
 // Catalog returns the last listed catalog, or nil if the server has never
@@ -280,6 +287,14 @@ func (c *Conn) startConnectLocked() {
 		c.mu.Unlock()
 		close(ch)
 		c.log().Info("connected", slog.Int("tools", len(cat.Tools)), slog.String("protocol", cat.Init.ProtocolVersion))
+		if lvl := c.logLevelNow(); lvl != "" {
+			// A new session starts without the level downstream asked for.
+			sctx, cancel := context.WithTimeout(c.hub.ctx, c.timeout())
+			if err := cs.SetLoggingLevel(sctx, &mcp.SetLoggingLevelParams{Level: lvl}); err != nil {
+				c.log().Warn("restore log level", slog.String(attrError, err.Error()))
+			}
+			cancel()
+		}
 		c.changed()
 		c.hub.wg.Add(1)
 		go func() {
@@ -404,14 +419,18 @@ func (c *Conn) close() {
 func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *notifCounter, *Catalog, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.initTimeout())
 	defer cancel()
-	t, err := c.transport(ctx)
+	n := &notifCounter{}
+	t, err := c.transport(ctx, n)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	n := &notifCounter{}
 	client := mcp.NewClient(&mcp.Implementation{Name: "switchboard", Title: "Switchboard", Version: c.hub.version}, c.clientOptions())
 	client.AddReceivingMiddleware(n.middleware, c.passMiddleware)
-	cs, err := client.Connect(ctx, &countingTransport{Transport: t, n: n}, &mcp.ClientSessionOptions{ProtocolVersion: c.protocol})
+	if _, ok := t.(*mcp.StreamableClientTransport); !ok {
+		// Streamable HTTP counts at the HTTP level (see sseCounter).
+		t = &countingTransport{Transport: t, n: n}
+	}
+	cs, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: c.protocol})
 	if err != nil {
 		if pc, ok := t.(*stdioTransport); ok {
 			go pc.p.stop()
@@ -429,7 +448,7 @@ func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *notifCounter, *Ca
 	return cs, n, cat, nil
 }
 
-func (c *Conn) transport(ctx context.Context) (mcp.Transport, error) {
+func (c *Conn) transport(ctx context.Context, n *notifCounter) (mcp.Transport, error) {
 	if c.builtin != nil {
 		ct, st := mcp.NewInMemoryTransports()
 		if _, err := c.builtin.Connect(ctx, st, nil); err != nil {
@@ -461,6 +480,7 @@ func (c *Conn) transport(ctx context.Context) (mcp.Transport, error) {
 		if srv.Type == config.SSE {
 			return &mcp.SSEClientTransport{Endpoint: srv.URL, HTTPClient: hc}, nil
 		}
+		hc.Transport = &sseCounter{base: hc.Transport, n: n}
 		return &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: hc, MaxRetries: -1}, nil
 	}
 	return nil, fmt.Errorf("%w %q", errUnsupportedTransport, srv.Type)
@@ -617,6 +637,9 @@ func (c *Conn) probe(cs *mcp.ClientSession) {
 func withMeta(m mcp.Meta) mcp.Meta {
 	out := make(mcp.Meta, len(m)+1)
 	for k, v := range m {
+		if k == UserMetaKey {
+			continue // only the hub says who calls
+		}
 		out[k] = v
 	}
 	return out

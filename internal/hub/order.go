@@ -1,8 +1,13 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,4 +84,86 @@ func (c *countingConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		c.n.read.Add(1)
 	}
 	return m, err
+}
+
+// sseCounter counts the notifications a streamable-HTTP server sends, at the
+// HTTP level: wrapping the SDK's connection (as countingTransport does for
+// the other transports) would hide the unexported hooks through which the
+// SDK opens the standalone stream that carries notifications not tied to a
+// request (resources/updated, list_changed).
+type sseCounter struct {
+	base http.RoundTripper
+	n    *notifCounter
+}
+
+func (t *sseCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/event-stream") {
+		resp.Body = &sseCountingBody{ReadCloser: resp.Body, n: t.n}
+	}
+	return resp, nil
+}
+
+// sseCountingBody scans an event stream as the SDK reads it and counts the
+// JSON-RPC notifications in it. Only complete events are counted, when
+// their terminating blank line has been read: by then the SDK will read the
+// event too.
+type sseCountingBody struct {
+	io.ReadCloser
+	n       *notifCounter
+	line    []byte // the current line so far
+	data    []byte // the current event's data
+	tooLong bool
+}
+
+// maxCountedEvent bounds the event data kept for inspection; a longer event
+// is a result, not a notification worth waiting for.
+const maxCountedEvent = 1 << 20
+
+func (b *sseCountingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	for _, c := range p[:n] {
+		if c != '\n' {
+			if len(b.line) < maxCountedEvent {
+				b.line = append(b.line, c)
+			}
+			continue
+		}
+		line := bytes.TrimSuffix(b.line, []byte("\r"))
+		b.line = b.line[:0]
+		if len(line) == 0 {
+			b.event()
+			continue
+		}
+		if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			d = bytes.TrimPrefix(d, []byte(" "))
+			if len(b.data)+len(d) > maxCountedEvent {
+				b.tooLong = true
+				continue
+			}
+			if len(b.data) > 0 {
+				b.data = append(b.data, '\n')
+			}
+			b.data = append(b.data, d...)
+		}
+	}
+	return n, err
+}
+
+func (b *sseCountingBody) event() {
+	data, tooLong := b.data, b.tooLong
+	b.data, b.tooLong = b.data[:0], false
+	if tooLong || len(data) == 0 {
+		return
+	}
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if json.Unmarshal(data, &m) == nil && m.Method != "" && len(m.ID) == 0 {
+		b.n.read.Add(1)
+	}
 }

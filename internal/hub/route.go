@@ -28,6 +28,26 @@ type Downstream interface {
 
 type downstreamKey struct{}
 
+type userKey struct{}
+
+// UserMetaKey is the _meta key under which the hub tells the built-in
+// in-process server who is calling: the caller's context does not cross the
+// in-memory transport. The gateway removes the key from downstream requests,
+// so only the hub sets it.
+const UserMetaKey = "io.switchboard/user"
+
+// WithUser returns a context whose upstream requests are made for the
+// signed-in user id.
+func WithUser(ctx context.Context, userID string) context.Context {
+	return context.WithValue(ctx, userKey{}, userID)
+}
+
+// UserFrom returns the user id WithUser stored, or "".
+func UserFrom(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(string)
+	return u
+}
+
 // WithDownstream returns a context whose upstream requests are made on behalf
 // of d.
 func WithDownstream(ctx context.Context, d Downstream) context.Context {

@@ -41,7 +41,7 @@ func LoadKeyFile(path string) (*Keyring, error) {
 func readKeyFile(path string) (*keyFile, error) {
 	info, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("secrets key file %s does not exist (create one with GenerateKeyFile, or restore it from your backup if the database already holds data)", path)
+		return nil, fmt.Errorf("secrets key file %s does not exist (create one with GenerateKeyFile, or restore it from your backup if the database already holds data): %w", path, fs.ErrNotExist)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("secrets key file: %w", err)

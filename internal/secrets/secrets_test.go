@@ -29,7 +29,7 @@ func TestSealOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(plain) > 0 && bytes.Contains(c, plain) {
+		if len(plain) >= 8 && bytes.Contains(c, plain) { // a 1-byte plaintext can occur in random bytes by chance
 			t.Fatal("ciphertext contains the plaintext")
 		}
 		got, err := ring.Open(c, aad)

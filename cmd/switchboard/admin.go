@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/authserver"
+	"github.com/switchboard-mcp/switchboard/internal/config"
+	"github.com/switchboard-mcp/switchboard/internal/secrets"
+	"github.com/switchboard-mcp/switchboard/internal/store"
+)
+
+// adminState opens the data directory and an authorization server over it
+// for the administrative commands.
+func adminState(ctx context.Context, cfgPath string, e *env) (*config.Config, *state, *authserver.Server, error) {
+	cfg, err := loadConfig(cfgPath, e)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logger := newLogger(e.stderr, slog.LevelWarn)
+	st, err := openState(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	as, err := newAuthServer(ctx, cfg, st, issuer(cfg, cfg.Listen), logger)
+	if err != nil {
+		st.close()
+		return nil, nil, nil, err
+	}
+	return cfg, st, as, nil
+}
+
+// cmdUsers: switchboard users add USERNAME [--role admin|user] [--password-stdin]
+//
+//	switchboard users list
+func cmdUsers(ctx context.Context, args []string, e *env) error {
+	fs := newFlags("users", e)
+	cfgPath := fs.String("config", "", "config file")
+	role := fs.String("role", "user", "role of the new user: admin or user")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input (default: generate one and print it)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageError{"usage: switchboard users add USERNAME [--role admin|user] [--password-stdin] | switchboard users list"}
+	}
+	_, st, as, err := adminState(ctx, *cfgPath, e)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	switch pos[0] {
+	case "add":
+		if len(pos) != 2 {
+			return usageError{"usage: switchboard users add USERNAME"}
+		}
+		if *role != string(store.RoleAdmin) && *role != string(store.RoleUser) {
+			return usageError{fmt.Sprintf("unknown role %q: use admin or user", *role)}
+		}
+		password, generated := "", false
+		if *fromStdin {
+			line, err := bufio.NewReader(e.stdin).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			password = strings.TrimRight(line, "\r\n")
+		} else {
+			b := make([]byte, 18)
+			rand.Read(b)
+			password, generated = base64.RawURLEncoding.EncodeToString(b), true
+		}
+		u, err := as.CreateUser(ctx, pos[1], password, store.Role(*role))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "created %s user %s (id %s)\n", u.Role, u.Username, u.ID)
+		if generated {
+			fmt.Fprintf(e.stdout, "password: %s\n", password)
+		}
+		return nil
+	case "list":
+		users, err := st.store.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tEMAIL\tROLE\tID\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.Role, u.ID, u.CreatedAt.Format(time.DateOnly))
+		}
+		return tw.Flush()
+	}
+	return usageError{fmt.Sprintf("unknown users command %q", pos[0])}
+}
+
+// cmdTokens: switchboard tokens create USERNAME [--name NAME]
+func cmdTokens(ctx context.Context, args []string, e *env) error {
+	fs := newFlags("tokens", e)
+	cfgPath := fs.String("config", "", "config file")
+	name := fs.String("name", "cli", "a name to recognise the key by")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || pos[0] != "create" {
+		return usageError{"usage: switchboard tokens create USERNAME [--name NAME]"}
+	}
+	_, st, as, err := adminState(ctx, *cfgPath, e)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	u, err := st.store.UserByUsername(ctx, pos[1])
+	if err != nil {
+		return fmt.Errorf("user %q: %w", pos[1], err)
+	}
+	key, _, err := as.CreateAPIKey(ctx, u.ID, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\n", key)
+	fmt.Fprintf(e.stderr, "personal API key for %s created; it is shown once. Use it as: Authorization: Bearer <key>\n", u.Username)
+	return nil
+}
+
+// cmdSecrets: switchboard secrets rotate [--continue]
+//
+// Rotation adds a new primary key to the key file, then re-encrypts every
+// value sealed with an older key. It can be interrupted and resumed with
+// --continue, which re-encrypts without adding another key.
+func cmdSecrets(ctx context.Context, args []string, e *env) error {
+	fs := newFlags("secrets", e)
+	cfgPath := fs.String("config", "", "config file")
+	cont := fs.Bool("continue", false, "resume an interrupted rotation without adding a key")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] != "rotate" {
+		return usageError{"usage: switchboard secrets rotate [--continue]"}
+	}
+	cfg, err := loadConfig(*cfgPath, e)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(e.stderr, slog.LevelWarn)
+	if !*cont {
+		// Open once first, so that a wrong key file is refused before a
+		// key is added to it.
+		st, err := openState(ctx, cfg, logger)
+		if err != nil {
+			return err
+		}
+		st.close()
+		keys, err := secrets.AddKey(dataPath(cfg, cfg.Secrets.KeyFile))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added key %s; re-encrypting\n", keys.PrimaryID())
+	}
+	st, err := openState(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	r, ok := st.store.(rotator)
+	if !ok {
+		return errors.New("this store cannot re-encrypt")
+	}
+	total := 0
+	for {
+		n, err := r.RotateSecrets(ctx, 500)
+		total += n
+		if err != nil {
+			return fmt.Errorf("re-encrypted %d values, then: %w (run again with --continue)", total, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	fmt.Fprintf(e.stdout, "re-encrypted %d values with key %s; older keys may be removed from the key file once every replica has the new one\n", total, st.keys.PrimaryID())
+	return nil
+}

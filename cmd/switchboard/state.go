@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/authserver"
+	"github.com/switchboard-mcp/switchboard/internal/authserver/idp"
+	"github.com/switchboard-mcp/switchboard/internal/config"
+	"github.com/switchboard-mcp/switchboard/internal/hub"
+	"github.com/switchboard-mcp/switchboard/internal/secrets"
+	"github.com/switchboard-mcp/switchboard/internal/store"
+	"github.com/switchboard-mcp/switchboard/internal/store/postgres"
+	"github.com/switchboard-mcp/switchboard/internal/store/sqlite"
+	"github.com/switchboard-mcp/switchboard/internal/tools"
+)
+
+// state is what lives in the data directory (or PostgreSQL): the key ring
+// and the store.
+type state struct {
+	keyFile string
+	keys    *secrets.Keyring
+	store   store.Store
+}
+
+func (s *state) close() {
+	if s != nil && s.store != nil {
+		s.store.Close()
+	}
+}
+
+// rotator is implemented by both stores.
+type rotator interface {
+	RotateSecrets(ctx context.Context, batch int) (int, error)
+}
+
+func dataPath(cfg *config.Config, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(cfg.DataDir, p)
+}
+
+// openState loads the key ring and opens the store. A first start with an
+// empty data directory creates a key file (0600) and says where; a key file
+// missing while data exists refuses to start rather than making a new key
+// over data it cannot read.
+func openState(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*state, error) {
+	st := &state{keyFile: dataPath(cfg, cfg.Secrets.KeyFile)}
+	dbPath := dataPath(cfg, cfg.Store.Path)
+	keys, err := secrets.LoadKeyFile(st.keyFile)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		if cfg.Store.Driver == "sqlite" {
+			if _, statErr := os.Stat(dbPath); statErr == nil {
+				return nil, fmt.Errorf("secrets key file %s is missing but %s holds data encrypted with it: restore the key file (refusing to start rather than create a new key)", st.keyFile, dbPath)
+			}
+		}
+		keys, err = secrets.GenerateKeyFile(st.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("create secrets key file: %w", err)
+		}
+		logger.Warn("created a new secrets key file; back it up: without it the stored credentials and tokens cannot be read", slog.String("path", st.keyFile))
+	default:
+		return nil, fmt.Errorf("secrets key file: %w", err)
+	}
+	st.keys = keys
+	switch cfg.Store.Driver {
+	case "postgres":
+		st.store, err = postgres.Open(ctx, cfg.Store.DSN, keys)
+	default:
+		st.store, err = sqlite.Open(ctx, dbPath, keys)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrKeyMismatch) {
+			return nil, fmt.Errorf("%w (key file %s); refusing to start", err, st.keyFile)
+		}
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
+
+// issuer is the public base URL, derived from server.publicURL or, failing
+// that, from the listen address.
+func issuer(cfg *config.Config, listenAddr string) string {
+	if cfg.PublicURL != "" {
+		return strings.TrimRight(cfg.PublicURL, "/")
+	}
+	return "http://" + listenAddr
+}
+
+func newAuthServer(ctx context.Context, cfg *config.Config, st *state, base string, logger *slog.Logger) (*authserver.Server, error) {
+	var providers []idp.Provider
+	for _, p := range cfg.Auth.Providers {
+		prov, err := idp.New(ctx, idp.Config{
+			Type: p.Type, Name: p.Name, DisplayName: p.DisplayName, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+			Scopes: p.Scopes, Issuer: p.Issuer, Classic: p.Classic, AuthURL: p.AuthURL, TokenURL: p.TokenURL,
+			UserInfoURL: p.UserInfoURL, JWKSURL: p.JWKSURL, RevokeURL: p.RevokeURL, ProfileURL: p.ProfileURL,
+		}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: identity provider %s: %w", p.Pos, p.Name, err)
+		}
+		providers = append(providers, prov)
+	}
+	return authserver.New(ctx, &authserver.Options{
+		Issuer:          base,
+		Store:           st.store,
+		Providers:       providers,
+		LocalLogin:      cfg.Auth.LocalLogin,
+		AccessTokenTTL:  cfg.Auth.AccessTokenTTL,
+		RefreshTokenTTL: cfg.Auth.RefreshTokenTTL,
+		Resources: func() []string {
+			out := []string{base + "/mcp", base + "/mcp/" + hub.BuiltinName}
+			for _, s := range cfg.Servers {
+				out = append(out, base+"/mcp/"+s.Name)
+			}
+			return out
+		},
+		Logger: logger,
+	})
+}
+
+// toolOptions maps config onto the built-in tools and gives them the
+// signed-in user's identity-provider tokens.
+func toolOptions(cfg *config.Config, as *authserver.Server) *tools.Options {
+	o := tools.OptionsFromConfig(cfg)
+	o.Version = version()
+	if as != nil {
+		o.ProviderToken = func(ctx context.Context, userID, provider string) (string, error) {
+			t, err := as.ProviderToken(ctx, userID, provider)
+			if errors.Is(err, authserver.ErrProviderLoginRequired) || errors.Is(err, store.ErrNotFound) {
+				return "", fmt.Errorf("%w: %v", tools.ErrNotAuthorized, err)
+			}
+			if err != nil {
+				return "", err
+			}
+			return t.AccessToken, nil
+		}
+	}
+	return o
+}
+
+// accessFor answers, per request, which servers the signed-in user may use.
+func accessFor(cfg *config.Config, h *hub.Hub) func(r *http.Request) (string, func(string) bool) {
+	return func(r *http.Request) (string, func(string) bool) {
+		p, ok := authserver.UserFrom(r.Context())
+		role, name := "", ""
+		if ok {
+			role, name = string(p.Role), p.Username
+		}
+		allow := func(server string) bool {
+			return server == hub.BuiltinName || cfg.Access.Allows(server, role, name)
+		}
+		var names []string
+		for _, c := range h.Conns() {
+			if allow(c.Name()) {
+				names = append(names, c.Name())
+			}
+		}
+		slices.Sort(names)
+		return strings.Join(names, ","), allow
+	}
+}
+
+func userOf(r *http.Request) string {
+	if p, ok := authserver.UserFrom(r.Context()); ok {
+		return p.UserID
+	}
+	return ""
+}
+
+// sweep deletes expired codes, tokens and registrations now and then.
+func sweep(ctx context.Context, s store.Store, logger *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		if err := s.Sweep(ctx, now); err != nil && ctx.Err() == nil {
+			logger.Warn("sweep", slog.String("error", err.Error()))
+		}
+		if _, err := s.DeleteExpiredClients(ctx, now); err != nil && ctx.Err() == nil {
+			logger.Warn("sweep clients", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

