@@ -161,7 +161,7 @@ func startGateway(ctx context.Context, exe, cfgPath string, hc *http.Client) (*c
 	if err != nil {
 		return nil, "", err
 	}
-	c, _, err := startChild("gateway", exe, false, "serve", "--config", cfgPath, "--listen", addr)
+	c, _, err := startChild("gateway", exe, false, "serve", "--insecure-no-auth", "--config", cfgPath, "--listen", addr)
 	if err != nil {
 		return nil, "", err
 	}

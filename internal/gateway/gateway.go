@@ -91,7 +91,7 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 	if g.logger == nil {
 		g.logger = slog.New(slog.DiscardHandler)
 	}
-	g.sdkLogger = g.logger.With(slog.String("component", "mcp-sdk"))
+	g.sdkLogger = hub.SDKLogger(g.logger)
 	g.version = g.opts.Version
 	if g.version == "" {
 		g.version = "dev"

@@ -93,8 +93,7 @@ func New(cfg *config.Config, opts *Options) *Hub {
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
-	// The SDK logs protocol-level chatter; keep it at warnings.
-	h.sdkLogger = h.logger.With(slog.String("component", "mcp-sdk"))
+	h.sdkLogger = SDKLogger(h.logger)
 	h.version = h.opts.Version
 	if h.version == "" {
 		h.version = "dev"
@@ -275,6 +274,30 @@ func (h *Hub) Statuses() []Status {
 		out = append(out, c.Status())
 	}
 	return out
+}
+
+// SDKLogger returns the logger to hand the MCP SDK: it logs every session
+// opened and closed at info level, which for a gateway is noise, so only its
+// warnings and errors pass.
+func SDKLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{l.Handler(), slog.LevelWarn}).With(slog.String("component", "mcp-sdk"))
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(as), m.min}
+}
+
+func (m minLevel) WithGroup(g string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(g), m.min}
 }
 
 func truncate(s string, n int) string {
