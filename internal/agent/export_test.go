@@ -1,0 +1,5 @@
+package agent
+
+var StartSummaryForTest = startSummary
+
+var ParseEventIDForTest = parseEventID
