@@ -19,6 +19,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/switchboard-mcp/switchboard/internal/agent"
+	"github.com/switchboard-mcp/switchboard/internal/authserver"
 	"github.com/switchboard-mcp/switchboard/internal/bench"
 	"github.com/switchboard-mcp/switchboard/internal/config"
 	"github.com/switchboard-mcp/switchboard/internal/gateway"
@@ -52,9 +54,12 @@ Usage:
   switchboard call [--config FILE] [--json] SERVER TOOL [JSON-ARGS]
   switchboard config check [FILE]
   switchboard bench [--calls N] [--sessions N] [--idle N] [--json]
+  switchboard chat [--agent NAME] [--model provider/model] [--server NAME]... [-p QUESTION] [--json] [--url URL --token T]
   switchboard users add USERNAME [--role admin|user] [--password-stdin] | users list
   switchboard tokens create USERNAME [--name NAME]   personal API key
   switchboard secrets rotate [--continue]
+  switchboard credentials set SERVER VAR --user USERNAME   value from stdin
+  switchboard credentials clear SERVER --user USERNAME | credentials status --user USERNAME
   switchboard version
 `
 
@@ -82,12 +87,16 @@ func run(ctx context.Context, args []string, e *env) error {
 		return cmdConfigCheck(rest[1:], e)
 	case "bench":
 		return cmdBench(ctx, rest, e)
+	case "chat":
+		return cmdChat(ctx, rest, e)
 	case "users":
 		return cmdUsers(ctx, rest, e)
 	case "tokens":
 		return cmdTokens(ctx, rest, e)
 	case "secrets":
 		return cmdSecrets(ctx, rest, e)
+	case "credentials":
+		return cmdCredentials(ctx, rest, e)
 	case bench.UpstreamCommand: // hidden: the upstream server bench starts
 		return cmdBenchUpstream(ctx, rest, e)
 	case "conformance-client":
@@ -156,18 +165,26 @@ type app struct {
 
 // newApp wires the hub, the built-in tools and the gateway. gwOpts, if
 // non-nil, adds per-user sessions and access rules to the gateway.
-func newApp(cfg *config.Config, logger *slog.Logger, e *env, toolOpts *tools.Options, gwOpts *gateway.Options) *app {
+// hubOpts, if non-nil, adds per-user credentials and upstream OAuth.
+func newApp(cfg *config.Config, logger *slog.Logger, e *env, toolOpts *tools.Options, gwOpts *gateway.Options, hubOpts *hub.Options) *app {
 	a := &app{cfg: cfg}
 	if toolOpts == nil {
 		toolOpts = toolOptions(cfg, nil)
 	}
 	toolOpts.Logger = logger
 	builtin := tools.NewServer(toolOpts)
+	ho := hub.Options{}
+	if hubOpts != nil {
+		ho = *hubOpts
+	}
 	a.hub = hub.New(cfg, &hub.Options{
-		Logger:    logger,
-		Builtin:   builtin,
-		LookupEnv: e.lookupEnv,
-		Version:   version(),
+		Store:            ho.Store,
+		UserInfo:         ho.UserInfo,
+		OAuthRedirectURL: ho.OAuthRedirectURL,
+		Logger:           logger,
+		Builtin:          builtin,
+		LookupEnv:        e.lookupEnv,
+		Version:          version(),
 		OnChange: func(s string) {
 			if a.gw != nil {
 				a.gw.Changed(s)
@@ -239,12 +256,22 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	)
 	if *noAuth {
 		logger.Warn("serving WITHOUT authorization (--insecure-no-auth): every local process can use every tool")
-		a = newApp(cfg, logger, e, nil, nil)
+		a = newApp(cfg, logger, e, nil, nil, nil)
 		gw := a.gw.Handler()
 		for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
 			mux.Handle(p, gw)
 		}
-		mux.Handle("/api/", web.NewAPI(a.hub).Handler())
+		mux.Handle("/api/", web.NewAPI(a.hub, nil).Handler())
+		host, err := newAgentHost(cfg, a, agentStores{}, nil, logger)
+		if err != nil {
+			a.close()
+			return err
+		}
+		defer host.Close()
+		ah := host.Handler(nil)
+		for _, p := range agentRoutes {
+			mux.Handle(p, ah)
+		}
 	} else {
 		st, err = openState(ctx, cfg, logger)
 		if err != nil {
@@ -260,26 +287,47 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		a = newApp(cfg, logger, e, toolOptions(cfg, as), &gateway.Options{
 			UserOf: userOf,
 			Access: func(r *http.Request) (string, func(string) bool) { return accessFor(cfg, hubRef)(r) },
-		})
+		}, hubOptions(st, as, base))
 		hubRef = a.hub
 		gw := as.Protect(a.gw.Handler())
 		for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
 			mux.Handle(p, gw)
 		}
-		mux.Handle("/api/", as.ProtectAPI(web.NewAPI(a.hub).Handler()))
+		api := web.NewAPI(a.hub, &web.Options{UserOf: userOf, Allow: func(r *http.Request, server string) bool {
+			_, allow := accessFor(cfg, hubRef)(r)
+			return allow(server)
+		}})
+		mux.Handle("/api/", as.ProtectAPI(api.Handler()))
+		host, err := newAgentHost(cfg, a, newAgentStores(st.store), visibleFor(cfg, st.store), logger)
+		if err != nil {
+			a.close()
+			return err
+		}
+		defer host.Close()
+		ah := as.ProtectAPI(host.Handler(&agent.HandlerOptions{User: func(r *http.Request) (string, bool) {
+			p, ok := authserver.UserFrom(r.Context())
+			if !ok {
+				return "", false
+			}
+			return p.UserID, true
+		}}))
+		for _, p := range agentRoutes {
+			mux.Handle(p, ah)
+		}
+		mux.Handle(oauthCallbackPath, api.OAuthCallback())
 		mux.Handle("/", as.Handler())
 		sctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go sweep(sctx, st.store, logger)
 		if link, err := as.SetupLink(ctx); err == nil && link != "" {
 			logger.Warn("no users yet: open this one-time link to create the admin account", slog.String("url", link))
-		} else if err != nil {
+		} else if err != nil && !errors.Is(err, authserver.ErrUsersExist) {
 			logger.Warn("setup link", slog.String("error", err.Error()))
 		}
 	}
 	defer a.close()
 	a.hub.Start()
-	mux.Handle("/healthz", web.NewAPI(a.hub).Handler())
+	mux.Handle("/healthz", web.NewAPI(a.hub, nil).Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("switchboard listening", slog.String("url", "http://"+ln.Addr().String()+"/mcp"), slog.String("config", cfg.File), slog.Int("servers", len(cfg.Servers)+1))
 	errc := make(chan error, 1)
@@ -320,7 +368,7 @@ func cmdStdio(ctx context.Context, args []string, e *env) error {
 	}
 	// stdout carries the protocol; logs go to stderr only.
 	logger := newLogger(e.stderr, slog.LevelWarn)
-	a := newApp(cfg, logger, e, nil, nil)
+	a := newApp(cfg, logger, e, nil, nil, nil)
 	defer a.close()
 	a.hub.Start()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -349,7 +397,7 @@ func localApp(ctx context.Context, cfgPath string, e *env) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := newApp(cfg, newLogger(io.Discard, slog.LevelError), e, nil, nil)
+	a := newApp(cfg, newLogger(io.Discard, slog.LevelError), e, nil, nil, nil)
 	a.hub.Start()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

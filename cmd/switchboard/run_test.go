@@ -153,6 +153,16 @@ func TestServeAndCallOverHTTP(t *testing.T) {
 		t.Fatalf("call: %v %+v", err, res)
 	}
 
+	// The legacy HTTP+SSE transport serves the same aggregate.
+	sseCS, err := client.Connect(ctx, &mcp.SSEClientTransport{Endpoint: "http://" + addr + "/sse"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sseCS.Close()
+	if res, err := sseCS.CallTool(ctx, &mcp.CallToolParams{Name: "switchboard__get_current_time", Arguments: map[string]any{}}); err != nil || res.IsError {
+		t.Fatalf("call over SSE: %v %+v", err, res)
+	}
+
 	resp, err := http.Get("http://" + addr + "/api/servers")
 	if err != nil {
 		t.Fatal(err)

@@ -172,6 +172,47 @@ func accessFor(cfg *config.Config, h *hub.Hub) func(r *http.Request) (string, fu
 	}
 }
 
+// oauthCallbackPath is the one callback URL of upstream OAuth.
+const oauthCallbackPath = "/oauth/callback"
+
+// hubOptions gives the hub the store for users' credentials and tokens,
+// what placeholders may say about a user, and the upstream OAuth callback.
+func hubOptions(st *state, as *authserver.Server, base string) *hub.Options {
+	return &hub.Options{
+		Store:            st.store,
+		OAuthRedirectURL: base + oauthCallbackPath,
+		UserInfo: func(ctx context.Context, userID string) (*hub.User, error) {
+			u, err := st.store.UserByID(ctx, userID)
+			if errors.Is(err, store.ErrNotFound) {
+				return &hub.User{ID: userID}, nil
+			} else if err != nil {
+				return nil, err
+			}
+			hu := &hub.User{ID: u.ID, Name: u.Name, Username: u.Username, Email: u.Email, Role: string(u.Role), Provider: "local"}
+			ids, err := st.store.IdentitiesOfUser(ctx, userID)
+			if err != nil {
+				return nil, err
+			}
+			for i, id := range ids {
+				if i == 0 {
+					hu.Provider = id.Provider
+				}
+				if hu.Fields == nil {
+					hu.Fields = map[string]string{}
+				}
+				// LibreChat's googleId, githubId, openidId, ...
+				hu.Fields[strings.ToUpper(id.Provider)+"ID"] = id.Subject
+			}
+			if len(ids) > 0 && as != nil {
+				if t, err := as.ProviderToken(ctx, userID, ids[0].Provider); err == nil {
+					hu.IdPAccessToken, hu.IdPIDToken = t.AccessToken, t.IDToken
+				}
+			}
+			return hu, nil
+		},
+	}
+}
+
 func userOf(r *http.Request) string {
 	if p, ok := authserver.UserFrom(r.Context()); ok {
 		return p.UserID

@@ -129,7 +129,9 @@ func (t *HubTools) Call(ctx context.Context, user, server, tool string, args jso
 	if err != nil {
 		return nil, err
 	}
-	return c.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	// The tools act for the user: built-in tools learn who calls (their
+	// calendar, their tokens) from the hub.
+	return c.CallTool(hub.WithUser(ctx, user), &mcp.CallToolParams{Name: tool, Arguments: args})
 }
 
 func schemaMap(s any) map[string]any {

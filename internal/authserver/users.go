@@ -112,15 +112,18 @@ const (
 	setupTTL  = 24 * time.Hour
 )
 
+// ErrUsersExist: the setup link is only for a store without users.
+var ErrUsersExist = errors.New("setup link: users exist already")
+
 // SetupLink returns a one-time URL that creates the first admin account.
-// It fails once any user exists.
+// It fails with ErrUsersExist once any user exists.
 func (s *Server) SetupLink(ctx context.Context) (string, error) {
 	n, err := s.st.CountUsers(ctx)
 	if err != nil {
 		return "", err
 	}
 	if n > 0 {
-		return "", errors.New("setup link: users exist already")
+		return "", ErrUsersExist
 	}
 	tok := randomToken()
 	if err := s.st.PutEphemeral(ctx, kindSetup, hashToken(tok), []byte("admin"), s.now().Add(setupTTL)); err != nil {

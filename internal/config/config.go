@@ -58,6 +58,8 @@ type Config struct {
 	Secrets         Secrets   // secrets section
 	Auth            Auth      // auth section
 	Access          Access    // access section
+	LLM             LLM       // llm section
+	Agents          []*Agent  // agents section
 	IgnoredSections []string  // top-level sections that were not used, in file order
 }
 
@@ -160,11 +162,11 @@ func Find(explicit string, stat func(string) error) (string, error) {
 // Top-level sections.
 var (
 	// ownSections are read by this package.
-	ownSections = []string{"mcpServers", "mcpSettings", "server", "tools", "auth", "store", "secrets", "access"}
+	ownSections = []string{"mcpServers", "mcpSettings", "server", "tools", "auth", "store", "secrets", "access", "llm", "agents"}
 
 	// reservedSections are Switchboard sections that later versions will
 	// read; they are accepted and ignored for now.
-	reservedSections = []string{"llm", "agents"}
+	reservedSections = []string{}
 
 	// librechatSections are librechat.yaml's other top-level keys
 	// (packages/data-provider/src/config.ts configSchema). They are ignored

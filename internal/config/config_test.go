@@ -352,8 +352,8 @@ func TestParseValues(t *testing.T) {
 			want: func(c *Config) { c.Servers[0].OBO = &OBO{Scopes: "api://abc/Mcp.Tools"} },
 		},
 		{
-			name: "reserved sections",
-			in:   "llm: {}\nagents: {}\nauth: {}\nsecrets: {}\nstore: {}\n",
+			name: "empty own sections",
+			in:   "llm: {}\nagents: []\nauth: {}\nsecrets: {}\nstore: {}\n",
 			want: func(c *Config) {},
 		},
 	}
@@ -370,9 +370,6 @@ func TestParseValues(t *testing.T) {
 				w := &Server{Name: s.Name, Pos: s.Pos, Type: s.Type, Command: s.Command, Args: s.Args, URL: s.URL,
 					Timeout: DefaultTimeout, InitTimeout: DefaultInitTimeout, ChatMenu: true, Startup: true}
 				want.Servers = append(want.Servers, w)
-			}
-			if strings.HasPrefix(tt.name, "reserved") {
-				want.IgnoredSections = []string{"llm", "agents"}
 			}
 			tt.want(want)
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -637,25 +634,21 @@ func TestUserScopedAndPending(t *testing.T) {
 			name:       "user placeholder in url",
 			server:     "url: https://x.example/{{LIBRECHAT_USER_ID}}",
 			userScoped: true,
-			pending:    []string{"per-user placeholders ({{LIBRECHAT_USER_ID}}) need sign-in, which is not available yet"},
 		},
 		{
 			name:       "placeholders in env and args",
 			server:     "command: x\nargs: [\"--user={{LIBRECHAT_USER_EMAIL}}\"]\nenv: {U: \"{{LIBRECHAT_USER_ID}}\"}",
 			userScoped: true,
-			pending:    []string{"per-user placeholders ({{LIBRECHAT_USER_EMAIL}}, {{LIBRECHAT_USER_ID}}) need sign-in, which is not available yet"},
 		},
 		{
 			name:       "customUserVars",
 			server:     "url: https://x.example\nheaders: {T: \"{{TOKEN}}\"}\ncustomUserVars: {TOKEN: {title: T, description: D}}",
 			userScoped: true,
-			pending:    []string{"customUserVars (TOKEN) need sign-in so each user can enter them, which is not available yet"},
 		},
 		{
 			name:       "user api key",
 			server:     "url: https://x.example\napiKey: {source: user, authorization_type: basic}",
 			userScoped: true,
-			pending:    []string{"apiKey source user needs sign-in so each user can enter a key, which is not available yet"},
 		},
 		{
 			name:       "admin api key without key",
@@ -667,20 +660,18 @@ func TestUserScopedAndPending(t *testing.T) {
 			name:       "oauth",
 			server:     "url: https://x.example\noauth: {}",
 			userScoped: true,
-			pending:    []string{"OAuth for upstream servers is not implemented yet"},
 		},
 		{
 			name:       "requiresOAuth",
 			server:     "url: https://x.example\nrequiresOAuth: true",
 			userScoped: true,
-			pending:    []string{"OAuth for upstream servers is not implemented yet"},
 		},
 		{name: "requiresOAuth false", server: "url: https://x.example\nrequiresOAuth: false"},
 		{
 			name:       "obo",
 			server:     "url: https://x.example\nobo: {scopes: s}",
 			userScoped: true,
-			pending:    []string{"obo (On-Behalf-Of token exchange) needs sign-in, which is not available yet"},
+			pending:    []string{"obo (On-Behalf-Of token exchange) is not implemented yet"},
 		},
 	}
 	for _, tt := range tests {

@@ -47,6 +47,10 @@ func (d *decoder) decode(data []byte) *Config {
 			d.secretsSection(c, f.value)
 		case "access":
 			d.accessSection(c, f.value)
+		case "llm":
+			d.llmSection(c, f.value)
+		case "agents":
+			d.agentsSection(c, f.value)
 		default:
 			if !isKnownIgnored(f.key) {
 				// A key that is neither ours nor LibreChat's is

@@ -168,35 +168,28 @@ func (s *Server) UserScoped() bool {
 
 // PendingFeatures returns sentences naming what this server needs that
 // Switchboard does not do yet; empty when the hub can run it now.
+// Per-user placeholders, customUserVars, apiKey with source user and OAuth
+// need sign-in; the hub reports that itself when it runs without it.
 func (s *Server) PendingFeatures() []string {
 	var out []string
-	var plain []string
-	for _, p := range s.Placeholders() {
-		if _, ok := s.CustomUserVars[p]; !ok {
-			plain = append(plain, "{{"+p+"}}")
+	var inCommand []string
+	for _, v := range []string{s.Command, s.Cwd} {
+		for _, p := range placeholders(v) {
+			inCommand = append(inCommand, "{{"+p+"}}")
 		}
 	}
-	if len(plain) > 0 {
-		out = append(out, fmt.Sprintf("per-user placeholders (%s) need sign-in, which is not available yet", strings.Join(plain, ", ")))
+	if len(inCommand) > 0 {
+		// LibreChat never fills in command, so neither does Switchboard:
+		// a user's value must not choose the program that runs.
+		out = append(out, fmt.Sprintf("placeholders in command or cwd (%s) are not filled in; move them to args or env", strings.Join(uniqueSorted(inCommand), ", ")))
 	}
-	if len(s.CustomUserVars) > 0 {
-		out = append(out, fmt.Sprintf("customUserVars (%s) need sign-in so each user can enter them, which is not available yet", strings.Join(s.CustomUserVarNames(), ", ")))
-	}
-	if s.OAuth != nil || (s.RequiresOAuth != nil && *s.RequiresOAuth) {
-		out = append(out, "OAuth for upstream servers is not implemented yet")
-	}
-	if k := s.APIKey; k != nil {
-		switch {
-		case k.Source == "user":
-			out = append(out, "apiKey source user needs sign-in so each user can enter a key, which is not available yet")
-		case k.Key == "":
-			// LibreChat lets an admin type the key into its UI;
-			// Switchboard has no such UI, so it must be in the file.
-			out = append(out, "apiKey source admin has no key; set apiKey.key (e.g. key: ${MY_API_KEY})")
-		}
+	if k := s.APIKey; k != nil && k.Source == "admin" && k.Key == "" {
+		// LibreChat lets an admin type the key into its UI;
+		// Switchboard has no such UI, so it must be in the file.
+		out = append(out, "apiKey source admin has no key; set apiKey.key (e.g. key: ${MY_API_KEY})")
 	}
 	if s.OBO != nil {
-		out = append(out, "obo (On-Behalf-Of token exchange) needs sign-in, which is not available yet")
+		out = append(out, "obo (On-Behalf-Of token exchange) is not implemented yet")
 	}
 	return out
 }

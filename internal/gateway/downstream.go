@@ -22,7 +22,14 @@ type downstream struct {
 var (
 	_ hub.Downstream       = (*downstream)(nil)
 	_ hub.InputPassthrough = (*downstream)(nil)
+	_ hub.URLElicitor      = (*downstream)(nil)
 )
+
+// CanElicitURL reports whether the client declared URL-mode elicitation.
+func (d *downstream) CanElicitURL() bool {
+	p := d.ss.InitializeParams()
+	return p != nil && p.Capabilities != nil && p.Capabilities.Elicitation != nil && p.Capabilities.Elicitation.URL != nil
+}
 
 func (d *downstream) CreateMessage(_ context.Context, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
 	return d.ss.CreateMessageWithTools(d.ctx, p)

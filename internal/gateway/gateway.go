@@ -220,8 +220,11 @@ func (g *Gateway) Aggregate() *mcp.Server { return g.agg.server }
 
 // single returns the transparent view of one server, connecting to it first
 // if needed (for servers with startup: false).
-func (g *Gateway) single(ctx context.Context, name string, modern bool) (*view, error) {
+func (g *Gateway) single(ctx context.Context, name string, modern bool, user string) (*view, error) {
 	key := name
+	if user != "" {
+		key += "@" + user
+	}
 	if modern {
 		key += "+m"
 	}
@@ -235,10 +238,13 @@ func (g *Gateway) single(ctx context.Context, name string, modern bool) (*view, 
 	if err != nil {
 		return nil, err
 	}
+	if c, err = c.ForUser(user); err != nil {
+		return nil, err
+	}
 	if modern {
 		c = c.Modern()
 	}
-	if _, err := c.Session(ctx); err != nil {
+	if _, err := c.Session(hub.WithUser(ctx, user)); err != nil {
 		return nil, err
 	}
 	cat := c.Catalog()
@@ -248,6 +254,7 @@ func (g *Gateway) single(ctx context.Context, name string, modern bool) (*view, 
 		return v, nil
 	}
 	v = g.newView(name, cat.Init, modern)
+	v.user = user
 	v.sync()
 	g.singles[key] = v
 	return v, nil
@@ -277,6 +284,17 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 		if g.opts.Access != nil {
 			akey, allow = g.opts.Access(r)
 		}
+		user := ""
+		if g.opts.UserOf != nil {
+			user = g.opts.UserOf(r)
+		}
+		// A user who sees a server that connects per user gets views of
+		// their own, showing their connections' catalogs.
+		vuser := ""
+		if user != "" && g.seesUserScoped(name, allow) {
+			vuser = user
+			akey += "\x00user=" + user
+		}
 		if name != "" && !allow(name) {
 			// Not "forbidden": a server the user may not use does not
 			// exist for them.
@@ -294,7 +312,7 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 				w = &sessionRecorder{ResponseWriter: w, record: func(sid string) { g.setOwner(sid, user) }}
 			}
 		}
-		h, err := g.handler(r.Context(), name, sse, akey, allow)
+		h, err := g.handler(r.Context(), name, sse, akey, allow, vuser)
 		if err != nil {
 			status := http.StatusBadGateway
 			if _, unknown := g.hub.Conn(name); unknown != nil {
@@ -332,13 +350,27 @@ func withUser(user string, h http.Handler) http.Handler {
 	})
 }
 
-func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey string, allow func(string) bool) (http.Handler, error) {
+// seesUserScoped reports whether the endpoint for name (all servers when
+// "") shows a server that connects per user.
+func (g *Gateway) seesUserScoped(name string, allow func(string) bool) bool {
+	for _, c := range g.hub.Conns() {
+		if (name == "" || c.Name() == name) && allow(c.Name()) && c.UserScoped() {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey string, allow func(string) bool, user string) (http.Handler, error) {
 	key := name
 	if sse {
 		key = "sse/" + name
 	}
 	if name == "" && akey != "" {
 		key += "|" + akey
+	}
+	if name != "" && user != "" {
+		key += "@" + user
 	}
 	g.mu.Lock()
 	h := g.handlers[key]
@@ -348,15 +380,15 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey strin
 	}
 	v, vm := g.agg, g.aggM
 	if name == "" && akey != "" {
-		v, vm = g.aggregate(akey, allow, false), g.aggregate(akey, allow, true)
+		v, vm = g.aggregate(akey, allow, false, user), g.aggregate(akey, allow, true, user)
 	}
 	if name != "" {
 		var err error
-		if v, err = g.single(ctx, name, false); err != nil {
+		if v, err = g.single(ctx, name, false, user); err != nil {
 			return nil, err
 		}
 		if !sse {
-			if vm, err = g.single(ctx, name, true); err != nil {
+			if vm, err = g.single(ctx, name, true, user); err != nil {
 				return nil, err
 			}
 		}
@@ -390,7 +422,7 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey strin
 }
 
 // aggregate returns the aggregate view for one access set.
-func (g *Gateway) aggregate(akey string, allow func(string) bool, modern bool) *view {
+func (g *Gateway) aggregate(akey string, allow func(string) bool, modern bool, user string) *view {
 	k := akey
 	if modern {
 		k += "+m"
@@ -403,6 +435,18 @@ func (g *Gateway) aggregate(akey string, allow func(string) bool, modern bool) *
 	}
 	v = g.newView("", nil, modern)
 	v.allow = allow
+	v.user = user
+	if user != "" {
+		// First use: the user's connections start connecting so that
+		// their tools appear (list_changed follows).
+		for _, c := range g.hub.Conns() {
+			if allow(c.Name()) && c.UserScoped() {
+				if u, err := c.ForUser(user); err == nil {
+					u.Warm()
+				}
+			}
+		}
+	}
 	v.sync()
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -25,6 +25,7 @@ type view struct {
 	single string                   // the upstream server's name; "" for the aggregate
 	modern bool                     // serves 2026-07-28 clients from the hub's links of that revision
 	allow  func(server string) bool // nil: every server
+	user   string                   // whose per-user connections the view shows; "": app-level ones only
 	server *mcp.Server
 	init   *mcp.InitializeResult // the upstream's, for a single view
 
@@ -88,14 +89,34 @@ func (g *Gateway) newView(single string, init *mcp.InitializeResult, modern bool
 
 // servers returns the upstream connections this view shows.
 func (v *view) servers() []*hub.Conn {
+	var cs []*hub.Conn
 	if v.single != "" {
 		c, err := v.g.hub.Conn(v.single)
 		if err != nil {
 			return nil
 		}
-		return []*hub.Conn{c}
+		cs = []*hub.Conn{c}
+	} else {
+		cs = v.g.hub.Conns()
 	}
-	return v.g.hub.Conns()
+	out := make([]*hub.Conn, 0, len(cs))
+	for _, c := range cs {
+		if v.allow != nil && !v.allow(c.Name()) {
+			continue
+		}
+		if c.UserScoped() {
+			if v.user == "" {
+				continue
+			}
+			u, err := c.ForUser(v.user)
+			if err != nil {
+				continue
+			}
+			c = u
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // catalog returns what the view shows of c: for a modern view the catalog of
@@ -107,13 +128,18 @@ func (v *view) catalog(c *hub.Conn) *hub.Catalog {
 			return m.Catalog()
 		}
 	}
-	if !c.Connected() {
+	if !c.Connected() && !c.Idle() {
 		return nil
 	}
 	return c.Catalog()
 }
 
-func (v *view) shows(server string) bool { return v.single == "" || v.single == server }
+func (v *view) shows(server string) bool {
+	if v.single != "" {
+		return v.single == server
+	}
+	return v.allow == nil || v.allow(server)
+}
 
 // sync brings the SDK server's lists in line with the upstream catalogs.
 func (v *view) sync() {

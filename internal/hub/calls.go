@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -32,6 +34,9 @@ func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallTo
 			res, err = cs.CallTool(ctx, &q)
 			return err
 		})
+		if err != nil && round == 0 && c.askToAuthorize(ctx, err) {
+			continue
+		}
 		if err != nil || len(res.InputRequests) == 0 || passesInput(ctx) {
 			return res, err
 		}
@@ -164,6 +169,45 @@ func (c *Conn) Ping(ctx context.Context) error {
 	return c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
 		return cs.Ping(ctx, nil)
 	})
+}
+
+// URLElicitor is implemented by a Downstream whose client can be asked to
+// open a URL (MCP URL-mode elicitation).
+type URLElicitor interface {
+	CanElicitURL() bool
+}
+
+// authorizeWait bounds how long a tool call waits for the user to finish an
+// authorization it asked for through elicitation.
+const authorizeWait = 5 * time.Minute
+
+// askToAuthorize handles a call that failed because the user must
+// authorize the upstream server: a downstream client that supports URL-mode
+// elicitation is asked to open the authorization URL, and once the user has
+// authorized (the shared callback completed) the call is made again. It
+// reports whether to retry.
+func (c *Conn) askToAuthorize(ctx context.Context, err error) bool {
+	var ae *AuthorizationError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	d := downstreamFrom(ctx)
+	if e, ok := d.(URLElicitor); !ok || !e.CanElicitURL() {
+		return false
+	}
+	u := c.link(ctx)
+	res, eerr := d.Elicit(ctx, &mcp.ElicitParams{
+		Mode:          "url",
+		Message:       fmt.Sprintf("%s needs you to sign in before Switchboard can use it for you.", c.name),
+		URL:           ae.URL,
+		ElicitationID: randomID(),
+	})
+	if eerr != nil || res == nil || res.Action != "accept" {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, authorizeWait)
+	defer cancel()
+	return u.waitAuthorized(wctx) == nil
 }
 
 func passesInput(ctx context.Context) bool {

@@ -48,7 +48,9 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 				d.Log(ctx, req.Params)
 				return
 			}
-			if c.hub.opts.OnLog != nil {
+			// A user's connection must not reach other users' sessions,
+			// and the callback knows no user: unrouted logs stay here.
+			if c.hub.opts.OnLog != nil && c.user == "" {
 				c.hub.opts.OnLog(c.name, req.Params)
 			}
 		},
@@ -69,7 +71,7 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { c.refreshAsync("prompts") },
 		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { c.refreshAsync("resources") },
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			if c.hub.opts.OnResourceUpdated != nil {
+			if c.hub.opts.OnResourceUpdated != nil && c.user == "" {
 				c.hub.opts.OnResourceUpdated(c.name, req.Params)
 			}
 		},

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -89,6 +90,17 @@ type Conn struct {
 	// multi-round-trip flow passes through unchanged.
 	protocol  string
 	secondary bool
+	primary   *Conn // for a secondary link, its primary link
+
+	// user is the user a per-user connection serves, and parent the
+	// server's app-level entry that created it; "" and nil otherwise.
+	user   string
+	parent *Conn
+	// scoped marks the app-level entry of a server that connects once per
+	// user: by its config or because it asked for OAuth.
+	scoped atomic.Bool
+	umu    sync.Mutex       // guards users
+	users  map[string]*Conn // per-user connections, by user id
 
 	mu          sync.Mutex // guards the fields below
 	state       State
@@ -106,6 +118,14 @@ type Conn struct {
 	subs        map[string]int        // resource URI -> downstream subscriber count
 	modern      *Conn                 // the 2026-07-28 link, created on first use
 	logLevel    mcp.LoggingLevel      // the most verbose level asked of the server
+	slot        bool                  // counts against the per-user connection caps
+	lastUsed    time.Time             // per-user connections: last request
+	idle        bool                  // closed for being idle; the catalog is kept
+	authState   AuthState             // upstream OAuth, on the primary link
+	authURL     string                // where the user authorizes, while AuthNeedsAuthorization
+	authDone    chan struct{}         // closed when a pending authorization completes
+	oauth       *oauthClient          // upstream OAuth client, on the primary link; nil until needed
+	hung        *mcp.ClientSession    // the session probe closed because it stopped answering
 }
 
 // Name returns the server's configured name.
@@ -143,6 +163,13 @@ type Modern interface {
 
 // link returns the link that serves requests made with ctx.
 func (c *Conn) link(ctx context.Context) *Conn {
+	if c.template() {
+		u, err := c.ForUser(UserFrom(ctx))
+		if err != nil {
+			return c // its Session reports why
+		}
+		c = u
+	}
 	if c.secondary || c.builtin != nil {
 		return c
 	}
@@ -156,7 +183,7 @@ func (c *Conn) link(ctx context.Context) *Conn {
 // Modern returns the server's 2026-07-28 link, which connects on first use.
 // For the built-in server, and for a link itself, it is the receiver.
 func (c *Conn) Modern() *Conn {
-	if c.secondary || c.builtin != nil {
+	if c.secondary || c.builtin != nil || c.template() {
 		return c
 	}
 	c.mu.Lock()
@@ -166,7 +193,7 @@ func (c *Conn) Modern() *Conn {
 	}
 	if c.modern == nil {
 		c.modern = &Conn{name: c.name, cfg: c.cfg, hub: c.hub, stderr: c.stderr, protocol: modernProtocol, secondary: true,
-			state: StateDisconnected, since: c.hub.now()}
+			primary: c, user: c.user, parent: c.parent, state: StateDisconnected, since: c.hub.now(), lastUsed: c.hub.now()}
 	}
 	return c.modern
 }
@@ -205,6 +232,14 @@ func (c *Conn) Catalog() *Catalog {
 // Session returns a connected session, connecting first if needed. It waits
 // at most until ctx is done.
 func (c *Conn) Session(ctx context.Context) (*mcp.ClientSession, error) {
+	if c.template() {
+		u, err := c.ForUser(UserFrom(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return u.link(ctx).Session(ctx)
+	}
+	c.touch()
 	for {
 		c.mu.Lock()
 		if c.cs != nil {
@@ -228,6 +263,14 @@ func (c *Conn) Session(ctx context.Context) (*mcp.ClientSession, error) {
 				c.mu.Unlock()
 				return nil, fmt.Errorf("%w: %s: %v (%v; next attempt at %s)", ErrUnavailable, c.name, err, errCircuitOpen, until.Format(time.TimeOnly))
 			}
+			if err := c.pendingAuthLocked(ctx); err != nil {
+				c.mu.Unlock()
+				return nil, err
+			}
+			if err := c.acquireSlotLocked(); err != nil {
+				c.mu.Unlock()
+				return nil, err
+			}
 			c.startConnectLocked()
 		}
 		ch := c.connecting
@@ -244,7 +287,10 @@ func (c *Conn) Session(ctx context.Context) (*mcp.ClientSession, error) {
 			return cs, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, c.name, err)
+			if userActionNeeded(err) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.name, err)
 		}
 	}
 }
@@ -269,22 +315,35 @@ func (c *Conn) startConnectLocked() {
 			cs.Close()
 		}
 		if err != nil {
+			c.releaseSlotLocked()
+			if c.onUserActionLocked(err) {
+				// Waiting for the user (variables, authorization): no
+				// failure to count and nothing to retry until they act.
+				c.mu.Unlock()
+				close(ch)
+				c.log().Info("connect waits for the user", slog.String(attrUser, c.user), slog.String(attrError, err.Error()))
+				c.changed()
+				return
+			}
 			c.failures++
 			c.setStateLocked(StateFailed, err)
 			c.scheduleRetryLocked()
 			tail := c.stderr.Tail(5)
 			c.mu.Unlock()
 			close(ch)
-			c.log().Warn("connect failed", slog.String(attrError, err.Error()), slog.Any(attrStderr, tail))
+			c.log().Warn("connect failed", slog.String(attrUser, c.user), slog.String(attrError, err.Error()), slog.Any(attrStderr, tail))
 			c.changed()
 			return
 		}
 		c.cs = cs
 		c.notifs = notifs
 		c.catalog = cat
+		c.idle = false
 		c.connectedAt = c.hub.now()
+		c.lastUsed = c.hub.now()
 		c.setStateLocked(StateConnected, nil)
 		c.mu.Unlock()
+		c.noteAuthorized()
 		close(ch)
 		c.log().Info("connected", slog.Int("tools", len(cat.Tools)), slog.String("protocol", cat.Init.ProtocolVersion))
 		if lvl := c.logLevelNow(); lvl != "" {
@@ -324,6 +383,12 @@ func (c *Conn) scheduleRetryLocked() {
 	}
 	d := c.backoffLocked()
 	c.retryAt = c.hub.now().Add(d)
+	if c.user != "" {
+		// A user's connection reconnects when next used, not on a timer:
+		// thousands of users' connections to one failing server must not
+		// turn into a reconnect storm.
+		return
+	}
 	if c.retryTimer != nil {
 		c.retryTimer.Stop()
 	}
@@ -346,6 +411,7 @@ func (c *Conn) onClosed(cs *mcp.ClientSession, err error) {
 		return
 	}
 	c.cs = nil
+	c.releaseSlotLocked()
 	if c.hub.closing() {
 		c.setStateLocked(StateDisconnected, nil)
 		c.mu.Unlock()
@@ -356,7 +422,10 @@ func (c *Conn) onClosed(cs *mcp.ClientSession, err error) {
 	}
 	c.failures++
 	cause := "connection closed"
-	if err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+	if c.hung == cs {
+		c.hung = nil
+		cause += ": " + errProbeTimeout.Error()
+	} else if err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
 		cause += ": " + err.Error()
 	}
 	if tail := c.stderr.Tail(1); len(tail) > 0 {
@@ -373,6 +442,13 @@ func (c *Conn) onClosed(cs *mcp.ClientSession, err error) {
 // Reinitialize drops the current session, if any, and connects again,
 // resetting the backoff and the circuit breaker.
 func (c *Conn) Reinitialize(ctx context.Context) error {
+	if c.template() {
+		u, err := c.ForUser(UserFrom(ctx))
+		if err != nil {
+			return err
+		}
+		return u.Reinitialize(ctx)
+	}
 	c.mu.Lock()
 	if c.state == StateDisabled {
 		err := c.lastErr
@@ -381,8 +457,12 @@ func (c *Conn) Reinitialize(ctx context.Context) error {
 	}
 	cs, modern := c.cs, c.modern
 	c.cs = nil
+	c.releaseSlotLocked()
 	c.failures = 0
 	c.retryAt = time.Time{}
+	if c.authState == AuthFailed {
+		c.authState = AuthNotRequired
+	}
 	c.mu.Unlock()
 	if cs != nil {
 		cs.Close()
@@ -396,9 +476,13 @@ func (c *Conn) Reinitialize(ctx context.Context) error {
 
 // close ends the session; used by Hub.Close.
 func (c *Conn) close() {
+	for _, u := range c.userConns() {
+		u.close()
+	}
 	c.mu.Lock()
 	cs, modern := c.cs, c.modern
 	c.cs = nil
+	c.releaseSlotLocked()
 	if c.retryTimer != nil {
 		c.retryTimer.Stop()
 		c.retryTimer = nil
@@ -426,19 +510,37 @@ func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *notifCounter, *Ca
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "switchboard", Title: "Switchboard", Version: c.hub.version}, c.clientOptions())
 	client.AddReceivingMiddleware(n.middleware, c.passMiddleware)
+	var proc *process
+	if st, ok := t.(*stdioTransport); ok {
+		proc = st.p
+	}
 	if _, ok := t.(*mcp.StreamableClientTransport); !ok {
 		// Streamable HTTP counts at the HTTP level (see sseCounter).
 		t = &countingTransport{Transport: t, n: n}
 	}
 	cs, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: c.protocol})
 	if err != nil {
-		if pc, ok := t.(*stdioTransport); ok {
-			go pc.p.stop()
-		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, nil, nil, fmt.Errorf("no answer to initialize within %s", c.initTimeout())
+			err = fmt.Errorf("no answer to initialize within %s", c.initTimeout())
+		} else {
+			err = fmt.Errorf("initialize: %w", err)
 		}
-		return nil, nil, nil, fmt.Errorf("initialize: %w", err)
+		if p := proc; p != nil {
+			c.hub.wg.Add(1)
+			go func() {
+				defer c.hub.wg.Done()
+				p.stop()
+			}()
+			select {
+			case <-p.exited: // a server that fails at start has usually exited already
+				err = fmt.Errorf("%w (%v)", err, p.err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if tail := c.stderr.Tail(1); len(tail) > 0 {
+				err = fmt.Errorf("%w (stderr: %s)", err, tail[0])
+			}
+		}
+		return nil, nil, nil, err
 	}
 	cat, err := listCatalog(ctx, cs)
 	if err != nil {
@@ -457,6 +559,13 @@ func (c *Conn) transport(ctx context.Context, n *notifCounter) (mcp.Transport, e
 		return ct, nil
 	}
 	srv := c.cfg
+	userURL := false
+	if c.user != "" {
+		var err error
+		if srv, userURL, err = c.hub.userConfig(ctx, c.cfg, c.user); err != nil {
+			return nil, err
+		}
+	}
 	switch srv.Type {
 	case config.Stdio:
 		p, err := startProcess(srv, c.hub.lookupEnv, c.stderr)
@@ -476,7 +585,16 @@ func (c *Conn) transport(ctx context.Context, n *notifCounter) (mcp.Transport, e
 		for k, v := range ak {
 			headers[k] = v
 		}
-		hc := &http.Client{Transport: &headerTransport{base: c.hub.httpTransport, headers: headers}}
+		base := c.hub.httpTransport
+		if userURL {
+			// A URL a user's value helped write may point anywhere: it
+			// gets the SSRF policy that discovered URLs get.
+			base = c.hub.userURLTransport(c.timeout())
+		}
+		if base, err = c.oauthTransport(ctx, srv, base); err != nil {
+			return nil, err
+		}
+		hc := &http.Client{Transport: &headerTransport{base: base, headers: headers}}
 		if srv.Type == config.SSE {
 			return &mcp.SSEClientTransport{Endpoint: srv.URL, HTTPClient: hc}, nil
 		}
@@ -584,6 +702,7 @@ func (c *Conn) do(ctx context.Context, params interface {
 	if err != nil {
 		return err
 	}
+	c.touch()
 	timeout := c.timeout()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -629,6 +748,11 @@ func (c *Conn) probe(cs *mcp.ClientSession) {
 		return
 	}
 	c.log().Warn("server hung; restarting", slog.String(attrError, errProbeTimeout.Error()))
+	c.mu.Lock()
+	if c.cs == cs {
+		c.hung = cs
+	}
+	c.mu.Unlock()
 	cs.Close()
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/config"
+	"github.com/switchboard-mcp/switchboard/internal/store"
 )
 
 // BuiltinName is the name of the built-in in-process server.
@@ -33,6 +34,7 @@ const (
 	attrServer = "server"
 	attrError  = "error"
 	attrStderr = "stderr"
+	attrUser   = "user"
 )
 
 // stderrBytes bounds the stderr kept per stdio server.
@@ -62,6 +64,40 @@ type Options struct {
 	HTTPTransport http.RoundTripper
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+
+	// Store keeps users' credentials (customUserVars, API keys, upstream
+	// OAuth tokens and registrations) encrypted, and the locks that make
+	// token refresh single-flight across replicas. Nil: servers that need
+	// stored credentials or OAuth are disabled; servers with only user
+	// placeholders still connect per user.
+	Store store.Store
+	// UserInfo returns what placeholders may reveal of a user: names,
+	// email, role, identity provider and the provider's access token. Nil:
+	// only {{LIBRECHAT_USER_ID}} is known.
+	UserInfo func(ctx context.Context, userID string) (*User, error)
+	// IdleTimeout closes a user's connection unused for this long. Zero: 15 min.
+	IdleTimeout time.Duration
+	// MaxConnsPerUser caps one user's open connections (each link and each
+	// stdio process counts). Zero: 32.
+	MaxConnsPerUser int
+	// MaxUserConns caps all users' open connections together. Zero: 2000.
+	MaxUserConns int
+	// OAuthRedirectURL is the one callback URL of upstream OAuth, served by
+	// HandleOAuthCallback (cmd mounts it at /oauth/callback). Empty:
+	// upstream OAuth is off, and servers that need it are disabled.
+	OAuthRedirectURL string
+	// ClientMetadataURL is the https URL of Switchboard's OAuth Client ID
+	// Metadata Document, offered to authorization servers that accept one.
+	// Empty: pre-registered clients and dynamic registration only.
+	ClientMetadataURL string
+	// AllowedDomains and AllowedAddresses are mcpSettings.allowedDomains
+	// and allowedAddresses: the SSRF policy for URLs that users supply or
+	// that remote parties name (OAuth discovery, redirects). Nil: the
+	// config's mcpSettings.
+	AllowedDomains   []string
+	AllowedAddresses []string
+	// ReplicaID names this process in cross-replica locks. Empty: random.
+	ReplicaID string
 }
 
 // Hub holds one connection per configured server.
@@ -81,6 +117,20 @@ type Hub struct {
 
 	conns  []*Conn // config order; the built-in server first
 	byName map[string]*Conn
+
+	idleTimeout     time.Duration
+	maxConnsPerUser int
+	maxUserConns    int
+	reaperOnce      sync.Once
+	guard           *urlGuard
+	replica         string
+
+	slotMu      sync.Mutex // guards the fields below
+	slotsByUser map[string]int
+	slotsTotal  int
+
+	authMu  sync.Mutex       // guards pending
+	pending map[string]*Conn // OAuth state -> the user's connection that asked
 }
 
 // New creates a hub for cfg's servers. It does not connect; call Start.
@@ -116,6 +166,20 @@ func New(cfg *config.Config, opts *Options) *Hub {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.byName = make(map[string]*Conn)
+	h.slotsByUser = make(map[string]int)
+	h.pending = make(map[string]*Conn)
+	h.idleTimeout = cmpOr(h.opts.IdleTimeout, defaultIdleTimeout)
+	h.maxConnsPerUser = cmpOr(h.opts.MaxConnsPerUser, defaultMaxConnsPerUser)
+	h.maxUserConns = cmpOr(h.opts.MaxUserConns, defaultMaxUserConns)
+	h.replica = h.opts.ReplicaID
+	if h.replica == "" {
+		h.replica = randomID()
+	}
+	domains, addrs := h.opts.AllowedDomains, h.opts.AllowedAddresses
+	if domains == nil && addrs == nil && cfg != nil {
+		domains, addrs = cfg.Settings.AllowedDomains, cfg.Settings.AllowedAddresses
+	}
+	h.guard = newURLGuard(domains, addrs)
 	if h.opts.Builtin != nil {
 		h.add(&Conn{name: BuiltinName, builtin: h.opts.Builtin})
 	}
@@ -123,7 +187,10 @@ func New(cfg *config.Config, opts *Options) *Hub {
 		for _, s := range cfg.Servers {
 			c := &Conn{name: s.Name, cfg: s}
 			h.add(c)
-			if p := s.PendingFeatures(); len(p) > 0 {
+			c.scoped.Store(s.UserScoped())
+			p := s.PendingFeatures()
+			p = append(p, h.missingSupport(s)...)
+			if len(p) > 0 {
 				c.state = StateDisabled
 				c.lastErr = errors.New(joinSentences(p))
 			}
@@ -148,7 +215,7 @@ func (h *Hub) add(c *Conn) {
 // in the background. It returns at once.
 func (h *Hub) Start() {
 	for _, c := range h.conns {
-		if c.cfg != nil && !c.cfg.Startup {
+		if c.cfg != nil && !c.cfg.Startup || c.template() {
 			continue
 		}
 		c.mu.Lock()
@@ -236,6 +303,17 @@ type Status struct {
 	ServerVersion     string    `json:"serverVersion,omitempty"`
 	ProtocolVersion   string    `json:"protocolVersion,omitempty"`
 	StderrTail        []string  `json:"stderrTail,omitempty"`
+	// UserScoped: the server connects once per user, and the fields above
+	// describe the asking user's connection.
+	UserScoped bool `json:"userScoped,omitempty"`
+	// Authorization is the upstream OAuth state of the user's connection;
+	// OAuthURL is where to authorize while it is needs_authorization.
+	Authorization AuthState `json:"authorization,omitempty"`
+	OAuthURL      string    `json:"oauthUrl,omitempty"`
+	// Variables says which of the server's customUserVars (and
+	// MCP_API_KEY for a user's apiKey) the user has set; never values.
+	Variables        map[string]bool `json:"variables,omitempty"`
+	MissingVariables []string        `json:"missingVariables,omitempty"`
 }
 
 // Status reports the connection's state.
@@ -264,6 +342,17 @@ func (c *Conn) Status() Status {
 		}
 	}
 	st.StderrTail = c.stderr.Tail(10)
+	st.UserScoped = c.user != "" || c.scoped.Load()
+	if c.template() && st.State != StateDisabled {
+		st.LastError = ErrNeedsUser.Error()
+	}
+	if c.user != "" {
+		st.Authorization = c.authState
+		if st.Authorization == "" {
+			st.Authorization = AuthNotRequired
+		}
+		st.OAuthURL = c.authURL
+	}
 	return st
 }
 
@@ -298,6 +387,14 @@ func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (m minLevel) WithGroup(g string) slog.Handler {
 	return minLevel{m.Handler.WithGroup(g), m.min}
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
 func truncate(s string, n int) string {

@@ -99,6 +99,13 @@ func (f *inflight) add(c *call) (done func()) {
 	}
 }
 
+// busy reports whether any request is in flight.
+func (f *inflight) busy() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls) > 0
+}
+
 func (f *inflight) byProgressToken(tok any) *call {
 	seq, ok := progressSeq(tok)
 	if !ok {

@@ -74,15 +74,26 @@ func startProcess(srv *config.Server, lookup func(string) (string, bool), stderr
 	cmd.Dir = srv.Cwd
 	cmd.Stderr = stderr
 	setProcessGroup(cmd)
-	stdin, err := cmd.StdinPipe()
+	// Pipes of our own rather than cmd.StdinPipe/StdoutPipe, which Wait
+	// closes as soon as the child exits, racing the reader: the last frames
+	// could be lost and the session would end with "file already closed".
+	stdinR, stdin, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	stdout, stdoutW, err := os.Pipe()
 	if err != nil {
+		stdinR.Close()
+		stdin.Close()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdin, cmd.Stdout = stdinR, stdoutW
+	err = cmd.Start()
+	stdinR.Close() // the child has its own copies
+	stdoutW.Close()
+	if err != nil {
+		stdin.Close()
+		stdout.Close()
 		return nil, fmt.Errorf("start %s: %w", srv.Command, err)
 	}
 	p := &process{cmd: cmd, stdin: stdin, stdout: stdout, exited: make(chan struct{})}
@@ -96,6 +107,7 @@ func startProcess(srv *config.Server, lookup func(string) (string, bool), stderr
 // stop closes the child's stdin (the MCP stdio shutdown signal), then sends
 // SIGTERM, then SIGKILL after a grace period.
 func (p *process) stop() {
+	defer p.stdout.Close()
 	p.stdin.Close()
 	select {
 	case <-p.exited:

@@ -1,20 +1,24 @@
 // Package store persists Switchboard's state: users and their linked
 // identities, OAuth clients, consents, authorization codes, refresh-token
 // families, signing keys, identity-provider tokens, API keys, per-user
-// credentials, distributed locks and short-lived single-use records.
+// credentials, distributed locks, short-lived single-use records, and the
+// agent host's conversations, messages and API-defined agents.
 //
 // Two implementations pass one contract test suite: SQLite (the embedded
 // default, a file in the data directory) and PostgreSQL (several replicas
 // sharing one database). Every secret value (tokens, client secrets,
-// private keys, credentials) is encrypted by the store with the secrets key
-// ring before it is written, with associated data binding the ciphertext to
-// its table, row and column; hashes (of codes, refresh tokens, API keys)
+// private keys, credentials) and the user content of conversations and
+// agents (titles, message texts, tool calls, references, agent definitions)
+// is encrypted by the store with the secrets key ring before it is written,
+// with associated data binding the ciphertext to its table, row and column;
+// hashes (of codes, refresh tokens, API keys)
 // are stored instead of the values where only comparison is needed.
 //
 // Conventions of every implementation: a zero expiry time means "never",
 // and an expiry equal to now has passed; times come back in UTC with their
 // nanoseconds; empty lists and byte slices come back nil; deleting what is
-// not there is not an error; fields named CreatedAt (UpdatedAt for records
+// not there is not an error, except for conversations and agents, whose
+// callers answer 404; fields named CreatedAt (UpdatedAt for records
 // without one) are set to the current time when zero.
 //
 // authserver, hub and agent import it; it imports secrets only.
@@ -181,6 +185,44 @@ type Credential struct {
 	UpdatedAt time.Time
 }
 
+// Conversation is a chat of one user with the agent host. UserID is any
+// user id (it need not be a User); every method that reads or changes a
+// conversation names the user, and another user's conversation is
+// ErrNotFound.
+type Conversation struct {
+	ID        string // assigned by CreateConversation when empty; unique per user
+	UserID    string
+	Title     string // encrypted at rest: it is made from the first message
+	Agent     string
+	Model     string
+	CreatedAt time.Time
+	UpdatedAt time.Time // set by AppendMessages
+}
+
+// Message is one message of a conversation.
+type Message struct {
+	ID             string // assigned by AppendMessages when empty; unique per conversation
+	ConversationID string // set by AppendMessages
+	Seq            int64  // set by AppendMessages: 1, 2, … in the order of appending
+	Role           string
+	Text           string // encrypted at rest
+	RunID          string
+	ToolCalls      []byte // JSON, with their arguments and summaries; encrypted at rest
+	References     []byte // JSON; encrypted at rest
+	InputTokens    int
+	OutputTokens   int
+	CreatedAt      time.Time
+}
+
+// Agent is an agent a user defined through the API.
+type Agent struct {
+	ID         string // assigned by PutAgent when empty; unique per user
+	UserID     string // any user id, as for conversations
+	Definition []byte // JSON; encrypted at rest (it holds the user's instructions)
+	CreatedAt  time.Time
+	UpdatedAt  time.Time // set by PutAgent
+}
+
 // Store is everything Switchboard persists.
 type Store interface {
 	// Users.
@@ -261,6 +303,32 @@ type Store interface {
 	SetCredential(ctx context.Context, c *Credential) error // upsert on (user, server, name)
 	Credentials(ctx context.Context, userID, server string) ([]*Credential, error)
 	DeleteCredentials(ctx context.Context, userID, server string) error
+
+	// Conversations of the agent host, per user: a conversation or agent
+	// of another user is ErrNotFound, whatever the method.
+	// CreateConversation assigns ID when empty; ErrConflict if the user
+	// has a conversation with its id.
+	CreateConversation(ctx context.Context, c *Conversation) error
+	ListConversations(ctx context.Context, userID string) ([]*Conversation, error) // oldest first
+	ConversationByID(ctx context.Context, userID, id string) (*Conversation, error)
+	RenameConversation(ctx context.Context, userID, id, title string) error // keeps UpdatedAt; ErrNotFound
+	DeleteConversation(ctx context.Context, userID, id string) error        // with its messages; ErrNotFound
+	// AppendMessages adds msgs to the conversation in order, numbering
+	// them after its last message, and sets its UpdatedAt. Concurrent
+	// appends are serialized: each one's messages get consecutive numbers.
+	// ErrNotFound if the conversation does not exist; ErrConflict if a
+	// message id is taken in it (then nothing is added).
+	AppendMessages(ctx context.Context, userID, conversationID string, msgs ...*Message) error
+	Messages(ctx context.Context, userID, conversationID string) ([]*Message, error) // in order; ErrNotFound
+	// RecentMessages returns the last limit messages (none if limit ≤ 0),
+	// oldest first; ErrNotFound if the conversation does not exist.
+	RecentMessages(ctx context.Context, userID, conversationID string, limit int) ([]*Message, error)
+
+	// Agents defined through the API, per user.
+	PutAgent(ctx context.Context, a *Agent) error // creates or replaces, keeping CreatedAt of the agent it replaces
+	AgentByID(ctx context.Context, userID, id string) (*Agent, error)
+	ListAgents(ctx context.Context, userID string) ([]*Agent, error) // oldest first
+	DeleteAgent(ctx context.Context, userID, id string) error        // ErrNotFound
 
 	// Short-lived single-use records (pending authorization requests, login
 	// state, CSRF tokens), shared by replicas. Value is encrypted at rest.

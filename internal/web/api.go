@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
+	"io"
 	"net/http"
 	"time"
 
@@ -15,60 +17,253 @@ import (
 
 // Hub is what the API needs of the hub.
 type Hub interface {
-	Statuses() []hub.Status
 	Conn(name string) (*hub.Conn, error)
+	StatusFor(ctx context.Context, user, name string) (hub.Status, error)
+	StatusesFor(ctx context.Context, user string) []hub.Status
+	SetCredentials(ctx context.Context, user, server string, values map[string]string) error
+	DeleteCredentials(ctx context.Context, user, server string) error
+	HandleOAuthCallback(ctx context.Context, user, callbackURL string) (server string, err error)
+}
+
+// Options configure an API. The zero value is valid.
+type Options struct {
+	// UserOf names the signed-in user of a request ("" for none). Nil:
+	// nobody is signed in, and per-user servers report that they need a
+	// user.
+	UserOf func(r *http.Request) string
+	// Allow reports whether the request's user may use server; a server
+	// they may not use does not exist for them (404). Nil: every server.
+	Allow func(r *http.Request, server string) bool
 }
 
 // API serves /api/.
 type API struct {
-	hub Hub
+	hub  Hub
+	opts Options
 }
 
 // NewAPI returns the API handler.
-func NewAPI(h Hub) *API { return &API{hub: h} }
+func NewAPI(h Hub, opts *Options) *API {
+	a := &API{hub: h}
+	if opts != nil {
+		a.opts = *opts
+	}
+	return a
+}
+
+// maxCredentialsBody bounds a credentials request.
+const maxCredentialsBody = 64 << 10
 
 // Handler returns the API's routes.
+//
+//	GET    /api/servers                       every server, as the signed-in user sees it
+//	GET    /api/servers/{name}                one server
+//	POST   /api/servers/{name}/reinitialize   reconnect the user's connection; oauthUrl when authorization is needed
+//	PUT    /api/servers/{name}/credentials    {"values": {"NAME": "value", ...}}; "" deletes one value
+//	DELETE /api/servers/{name}/credentials    clear the user's values and revoke their OAuth token
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/servers", a.servers)
 	mux.HandleFunc("GET /api/servers/{name}", a.server)
 	mux.HandleFunc("POST /api/servers/{name}/reinitialize", a.reinitialize)
+	mux.HandleFunc("PUT /api/servers/{name}/credentials", a.setCredentials)
+	mux.HandleFunc("DELETE /api/servers/{name}/credentials", a.deleteCredentials)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return mux
 }
 
+func (a *API) user(r *http.Request) string {
+	if a.opts.UserOf == nil {
+		return ""
+	}
+	return a.opts.UserOf(r)
+}
+
+func (a *API) allowed(r *http.Request, name string) bool {
+	return a.opts.Allow == nil || a.opts.Allow(r, name)
+}
+
 func (a *API) servers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"servers": a.hub.Statuses()})
+	all := a.hub.StatusesFor(r.Context(), a.user(r))
+	out := make([]hub.Status, 0, len(all))
+	for _, st := range all {
+		if a.allowed(r, st.Name) {
+			out = append(out, st)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"servers": out})
+}
+
+// named resolves the {name} of the path, answering 404 for servers the
+// user may not use exactly as for servers that do not exist.
+func (a *API) named(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	if _, err := a.hub.Conn(name); err != nil || !a.allowed(r, name) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown server " + quote(name)})
+		return "", false
+	}
+	return name, true
 }
 
 func (a *API) server(w http.ResponseWriter, r *http.Request) {
-	c, err := a.hub.Conn(r.PathValue("name"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+	name, ok := a.named(w, r)
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, c.Status())
+	st, err := a.hub.StatusFor(r.Context(), a.user(r), name)
+	if err != nil {
+		a.writeHubError(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// serverReply is a status with the outcome of an action.
+type serverReply struct {
+	hub.Status
+	OAuthRequired bool   `json:"oauthRequired,omitempty"`
+	Error         string `json:"error,omitempty"`
 }
 
 func (a *API) reinitialize(w http.ResponseWriter, r *http.Request) {
-	c, err := a.hub.Conn(r.PathValue("name"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+	name, ok := a.named(w, r)
+	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	user := a.user(r)
+	c, _ := a.hub.Conn(name)
+	ctx, cancel := context.WithTimeout(hub.WithUser(r.Context(), user), 2*time.Minute)
 	defer cancel()
-	if err := c.Reinitialize(ctx); err != nil {
-		status := http.StatusBadGateway
-		if errors.Is(err, hub.ErrDisabled) {
-			status = http.StatusConflict
-		}
-		writeJSON(w, status, map[string]any{"error": err.Error(), "server": c.Status()})
+	err := c.Reinitialize(ctx)
+	st, serr := a.hub.StatusFor(r.Context(), user, name)
+	if serr != nil {
+		a.writeHubError(w, serr, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, c.Status())
+	if err != nil {
+		a.writeHubError(w, err, &st)
+		return
+	}
+	writeJSON(w, http.StatusOK, serverReply{Status: st})
+}
+
+func (a *API) setCredentials(w http.ResponseWriter, r *http.Request) {
+	name, ok := a.named(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Values map[string]string `json:"values"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxCredentialsBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Values == nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `want {"values": {"NAME": "value"}}`})
+		return
+	}
+	user := a.user(r)
+	if err := a.hub.SetCredentials(r.Context(), user, name, body.Values); err != nil {
+		a.writeHubError(w, err, nil)
+		return
+	}
+	a.replyStatus(w, r, user, name)
+}
+
+func (a *API) deleteCredentials(w http.ResponseWriter, r *http.Request) {
+	name, ok := a.named(w, r)
+	if !ok {
+		return
+	}
+	user := a.user(r)
+	if err := a.hub.DeleteCredentials(r.Context(), user, name); err != nil {
+		a.writeHubError(w, err, nil)
+		return
+	}
+	a.replyStatus(w, r, user, name)
+}
+
+func (a *API) replyStatus(w http.ResponseWriter, r *http.Request, user, name string) {
+	st, err := a.hub.StatusFor(r.Context(), user, name)
+	if err != nil {
+		a.writeHubError(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, serverReply{Status: st})
+}
+
+// writeHubError translates the hub's errors for API clients, in one place.
+// st, if given, is the server's status, sent along.
+func (a *API) writeHubError(w http.ResponseWriter, err error, st *hub.Status) {
+	var (
+		ae *hub.AuthorizationError
+		mv *hub.MissingVariablesError
+	)
+	reply := serverReply{Error: err.Error()}
+	if st != nil {
+		reply.Status = *st
+	}
+	status := http.StatusBadGateway
+	switch {
+	case errors.As(err, &ae):
+		// Not a failure of the request: the user has a link to open.
+		reply.OAuthRequired = true
+		reply.OAuthURL = ae.URL
+		reply.Authorization = hub.AuthNeedsAuthorization
+		status = http.StatusOK
+	case errors.As(err, &mv):
+		reply.MissingVariables = mv.Names
+		status = http.StatusConflict
+	case errors.Is(err, hub.ErrUnknown):
+		status = http.StatusNotFound
+	case errors.Is(err, hub.ErrUnknownVariable):
+		status = http.StatusBadRequest
+	case errors.Is(err, hub.ErrNeedsUser):
+		status = http.StatusUnauthorized
+	case errors.Is(err, hub.ErrDisabled), errors.Is(err, hub.ErrNoStore):
+		status = http.StatusConflict
+	case errors.Is(err, hub.ErrTooManyConnections):
+		status = http.StatusTooManyRequests
+	}
+	writeJSON(w, status, reply)
+}
+
+// OAuthCallback serves the one callback URL of upstream OAuth
+// (GET /oauth/callback): the state routes it to the user's connection that
+// asked. It answers with a page for the browser.
+func (a *API) OAuthCallback() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		cb := *r.URL
+		server, err := a.hub.HandleOAuthCallback(r.Context(), a.user(r), cb.String())
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		status, title, msg := http.StatusOK, "Connected", "Switchboard can now use "+server+" for you. You can close this window."
+		switch {
+		case errors.Is(err, hub.ErrUnknownState):
+			status, title, msg = http.StatusBadRequest, "Link expired", err.Error()
+		case err != nil:
+			status, title, msg = http.StatusBadGateway, "Authorization failed", "Signing in to "+server+" did not complete. Try again from the server's status."
+		}
+		w.WriteHeader(status)
+		callbackPage.Execute(w, map[string]string{"Title": title, "Message": msg})
+	})
+}
+
+var callbackPage = template.Must(template.New("cb").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · Switchboard</title></head>
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
+`))
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -77,8 +272,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

@@ -165,6 +165,10 @@ type Options struct {
 	Registrations Registrations
 	// Tokens keeps the token. Nil: in memory.
 	Tokens TokenStore
+	// Lock serializes renewals across processes sharing Tokens; after
+	// taking it the client reloads the token from Tokens. Nil: renewals are
+	// serialized within this Client only.
+	Lock Locker
 
 	// Logger receives debug logs; secrets are never logged. Nil: discarded.
 	Logger *slog.Logger
@@ -386,8 +390,13 @@ func (c *Client) validToken(ctx context.Context) (*Token, error) {
 	}
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
-	if cur, _ := c.Token(ctx); cur != t {
-		return cur, nil // renewed meanwhile
+	unlock, err := c.lockShared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if cur, _ := c.Token(ctx); cur != t && (cur == nil || cur.AccessToken != t.AccessToken) {
+		return cur, nil // renewed meanwhile, here or by another process
 	}
 	if nt, err := c.renew(ctx, t); err == nil {
 		return nt, nil
@@ -446,11 +455,16 @@ const (
 func (c *Client) handleChallenge(ctx context.Context, status int, chs []challenge, used *Token) (challengeResult, error) {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
+	unlock, err := c.lockShared(ctx)
+	if err != nil {
+		return giveUp, err
+	}
+	defer unlock()
 	cur, err := c.Token(ctx)
 	if err != nil {
 		return giveUp, err
 	}
-	if cur != used && cur.valid(c.now()) {
+	if cur != used && cur.valid(c.now()) && (used == nil || cur.AccessToken != used.AccessToken) {
 		return retryRequest, nil // another request renewed the token meanwhile
 	}
 	if dpopChallenged(chs) && c.opts.DPoP != DPoPNever {

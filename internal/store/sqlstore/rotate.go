@@ -18,6 +18,9 @@ var secretColumns = []struct {
 	{"provider_tokens", []string{"user_id", "provider"}, []string{"access_token", "refresh_token", "id_token"}},
 	{"credentials", []string{"user_id", "server", "name"}, []string{"value"}},
 	{"ephemeral", []string{"kind", "id"}, []string{"value"}},
+	{"conversations", []string{"user_id", "id"}, []string{"title"}},
+	{"messages", []string{"user_id", "conversation_id", "id"}, []string{"content", "tool_calls", "refs"}},
+	{"agents", []string{"user_id", "id"}, []string{"definition"}},
 }
 
 // RotateSecrets re-seals with the primary key every value another key

@@ -65,6 +65,10 @@ func Run(t *testing.T, newDB func(t *testing.T) Harness) {
 		{"ProviderTokens", testProviderTokens},
 		{"APIKeys", testAPIKeys},
 		{"Credentials", testCredentials},
+		{"Conversations", testConversations},
+		{"Messages", testMessages},
+		{"MessagesConcurrentAppend", testMessagesConcurrent},
+		{"Agents", testAgents},
 		{"Ephemeral", testEphemeral},
 		{"EphemeralConcurrentTake", testEphemeralConcurrent},
 		{"Locks", testLocks},
@@ -677,6 +681,252 @@ func testCredentials(t *testing.T, e *env) {
 	}
 }
 
+func testConversations(t *testing.T, e *env) {
+	s, _ := e.open()
+	ctx := e.ctx
+	t0 := now().Add(-time.Hour)
+	// Conversations are keyed by any user id, as the agent host has them.
+	a := &store.Conversation{ID: "c1", UserID: "alice", Title: "첫 대화", Agent: "helper", Model: "openai/gpt-5", CreatedAt: t0, UpdatedAt: t0.Add(time.Second)}
+	b := &store.Conversation{UserID: "alice", Title: "second", CreatedAt: t0.Add(time.Minute)}
+	must(t, s.CreateConversation(ctx, a))
+	must(t, s.CreateConversation(ctx, b))
+	if b.ID == "" || !b.UpdatedAt.Equal(b.CreatedAt) {
+		t.Errorf("CreateConversation did not fill in ID and UpdatedAt: %+v", b)
+	}
+	wantErr(t, "create with a taken id", s.CreateConversation(ctx, &store.Conversation{ID: "c1", UserID: "alice"}), store.ErrConflict)
+	// Ids are per user: bob's c1 is another conversation.
+	bobs := &store.Conversation{ID: "c1", UserID: "bob", Title: "bob's", CreatedAt: t0}
+	must(t, s.CreateConversation(ctx, bobs))
+
+	got, err := s.ConversationByID(ctx, "alice", "c1")
+	must(t, err)
+	diff(t, "conversation", got, a)
+	list, err := s.ListConversations(ctx, "alice")
+	must(t, err)
+	diff(t, "alice's conversations", list, []*store.Conversation{a, b})
+	list, err = s.ListConversations(ctx, "carol")
+	if err != nil || list != nil {
+		t.Errorf("ListConversations of a user with none = %v, %v; want nil, nil", list, err)
+	}
+
+	must(t, s.RenameConversation(ctx, "alice", "c1", "renamed"))
+	got, err = s.ConversationByID(ctx, "alice", "c1")
+	must(t, err)
+	a.Title = "renamed" // and UpdatedAt stays
+	diff(t, "renamed conversation", got, a)
+	if got, _ := s.ConversationByID(ctx, "bob", "c1"); got == nil || got.Title != "bob's" {
+		t.Errorf("renaming alice's c1 changed bob's: %+v", got)
+	}
+
+	// Another user's conversation is not found, whatever the method.
+	wantErr(t, "get another user's", errOf(s.ConversationByID(ctx, "carol", "c1")), store.ErrNotFound)
+	wantErr(t, "rename another user's", s.RenameConversation(ctx, "carol", "c1", "x"), store.ErrNotFound)
+	wantErr(t, "delete another user's", s.DeleteConversation(ctx, "carol", "c1"), store.ErrNotFound)
+	wantErr(t, "get unknown", errOf(s.ConversationByID(ctx, "alice", "nope")), store.ErrNotFound)
+
+	must(t, s.DeleteConversation(ctx, "alice", "c1"))
+	wantErr(t, "get deleted", errOf(s.ConversationByID(ctx, "alice", "c1")), store.ErrNotFound)
+	wantErr(t, "delete deleted", s.DeleteConversation(ctx, "alice", "c1"), store.ErrNotFound)
+	if got, err := s.ConversationByID(ctx, "bob", "c1"); err != nil || got.Title != "bob's" {
+		t.Errorf("deleting alice's c1 deleted bob's: %+v, %v", got, err)
+	}
+	list, err = s.ListConversations(ctx, "alice")
+	must(t, err)
+	diff(t, "after delete", list, []*store.Conversation{b})
+}
+
+func testMessages(t *testing.T, e *env) {
+	s, _ := e.open()
+	ctx := e.ctx
+	t0 := now().Add(-time.Hour)
+	conv := &store.Conversation{ID: "c1", UserID: "alice", Title: "t", CreatedAt: t0}
+	must(t, s.CreateConversation(ctx, conv))
+	must(t, s.CreateConversation(ctx, &store.Conversation{ID: "c1", UserID: "bob", CreatedAt: t0}))
+	must(t, s.CreateConversation(ctx, &store.Conversation{ID: "c2", UserID: "alice", CreatedAt: t0}))
+
+	if ms, err := s.Messages(ctx, "alice", "c1"); err != nil || ms != nil {
+		t.Errorf("Messages of a new conversation = %v, %v; want nil, nil", ms, err)
+	}
+	m1 := &store.Message{ID: "m1", Role: "user", Text: "서울 날씨 알려줘", RunID: "run-1", CreatedAt: t0.Add(time.Second)}
+	m2 := &store.Message{Role: "assistant", Text: "맑아요 [1]", RunID: "run-1",
+		ToolCalls:   []byte(`[{"id":"call-1","server":"naver","tool":"search","arguments":{"q":"서울 날씨"},"summary":"검색 1건"}]`),
+		References:  []byte(`[{"index":1,"title":"날씨","url":"https://example.com"}]`),
+		InputTokens: 120, OutputTokens: 30, CreatedAt: t0.Add(2 * time.Second)}
+	must(t, s.AppendMessages(ctx, "alice", "c1", m1, m2))
+	if m2.ID == "" || m1.Seq != 1 || m2.Seq != 2 || m1.ConversationID != "c1" || m2.ConversationID != "c1" {
+		t.Errorf("AppendMessages did not fill in ID, Seq and ConversationID: %+v %+v", m1, m2)
+	}
+	m3 := &store.Message{Role: "user", Text: "내일은?"}
+	must(t, s.AppendMessages(ctx, "alice", "c1", m3))
+	if m3.Seq != 3 || m3.CreatedAt.IsZero() {
+		t.Errorf("third message: %+v", m3)
+	}
+	must(t, s.AppendMessages(ctx, "alice", "c2", &store.Message{Role: "user", Text: "other conversation"}))
+	must(t, s.AppendMessages(ctx, "bob", "c1", &store.Message{Role: "user", Text: "bob's"}))
+
+	ms, err := s.Messages(ctx, "alice", "c1")
+	must(t, err)
+	diff(t, "messages", ms, []*store.Message{m1, m2, m3})
+	got, err := s.ConversationByID(ctx, "alice", "c1")
+	must(t, err)
+	if !got.UpdatedAt.After(conv.UpdatedAt) || !got.CreatedAt.Equal(conv.CreatedAt) {
+		t.Errorf("after appending: created %v updated %v; want created %v and a later update", got.CreatedAt, got.UpdatedAt, conv.CreatedAt)
+	}
+
+	for _, tt := range []struct {
+		limit int
+		want  []*store.Message
+	}{
+		{0, nil},
+		{-1, nil},
+		{1, []*store.Message{m3}},
+		{2, []*store.Message{m2, m3}},
+		{10, []*store.Message{m1, m2, m3}},
+	} {
+		ms, err := s.RecentMessages(ctx, "alice", "c1", tt.limit)
+		must(t, err)
+		diff(t, fmt.Sprintf("RecentMessages(%d)", tt.limit), ms, tt.want)
+	}
+
+	// Another user's conversation is not found, and appending to it adds nothing.
+	wantErr(t, "messages of another user's", errOf(s.Messages(ctx, "carol", "c1")), store.ErrNotFound)
+	wantErr(t, "recent of another user's", errOf(s.RecentMessages(ctx, "carol", "c1", 10)), store.ErrNotFound)
+	wantErr(t, "append to another user's", s.AppendMessages(ctx, "carol", "c1", &store.Message{Role: "user", Text: "x"}), store.ErrNotFound)
+	wantErr(t, "messages of unknown", errOf(s.Messages(ctx, "alice", "nope")), store.ErrNotFound)
+	if ms, _ := s.Messages(ctx, "bob", "c1"); len(ms) != 1 || ms[0].Text != "bob's" || ms[0].Seq != 1 {
+		t.Errorf("bob's c1 = %+v; want only his own message, numbered 1", ms)
+	}
+
+	// A taken message id fails the whole append.
+	err = s.AppendMessages(ctx, "alice", "c1", &store.Message{ID: "fresh", Role: "user"}, &store.Message{ID: "m1", Role: "user"})
+	wantErr(t, "append with a taken id", err, store.ErrConflict)
+	if ms, _ := s.Messages(ctx, "alice", "c1"); len(ms) != 3 {
+		t.Errorf("a failed append left %d messages, want 3", len(ms))
+	}
+	m4 := &store.Message{Role: "assistant", Text: "비가 와요"}
+	must(t, s.AppendMessages(ctx, "alice", "c1", m4))
+	if m4.Seq != 4 {
+		t.Errorf("after a failed append, the next message is numbered %d, want 4", m4.Seq)
+	}
+
+	// Deleting a conversation deletes its messages: one made again with
+	// its id starts empty.
+	must(t, s.DeleteConversation(ctx, "alice", "c1"))
+	wantErr(t, "messages of deleted", errOf(s.Messages(ctx, "alice", "c1")), store.ErrNotFound)
+	must(t, s.CreateConversation(ctx, &store.Conversation{ID: "c1", UserID: "alice"}))
+	if ms, err := s.Messages(ctx, "alice", "c1"); err != nil || ms != nil {
+		t.Errorf("messages of a conversation made again after delete = %+v, %v; want none", ms, err)
+	}
+	m5 := &store.Message{ID: "m1", Role: "user", Text: "again"}
+	must(t, s.AppendMessages(ctx, "alice", "c1", m5))
+	if m5.Seq != 1 {
+		t.Errorf("first message of the new conversation numbered %d, want 1", m5.Seq)
+	}
+	if ms, _ := s.Messages(ctx, "alice", "c2"); len(ms) != 1 {
+		t.Errorf("deleting c1 changed c2: %+v", ms)
+	}
+	if ms, _ := s.Messages(ctx, "bob", "c1"); len(ms) != 1 {
+		t.Errorf("deleting alice's c1 changed bob's: %+v", ms)
+	}
+}
+
+// testMessagesConcurrent appends from two replicas at once: every append's
+// messages must get consecutive numbers, in their order, with no gaps.
+func testMessagesConcurrent(t *testing.T, e *env) {
+	s1, _ := e.open()
+	s2, _ := e.open()
+	ctx := e.ctx
+	must(t, s1.CreateConversation(ctx, &store.Conversation{ID: "c1", UserID: "alice"}))
+	const appends, per = 20, 3
+	var next atomic.Int32
+	wins := race(t, appends, []store.Store{s1, s2}, func(s store.Store) error {
+		n := next.Add(1)
+		msgs := make([]*store.Message, per)
+		for i := range msgs {
+			msgs[i] = &store.Message{Role: "user", Text: fmt.Sprintf("%d/%d", n, i)}
+		}
+		return s.AppendMessages(ctx, "alice", "c1", msgs...)
+	})
+	if wins != appends {
+		t.Fatalf("%d of %d concurrent appends succeeded", wins, appends)
+	}
+	ms, err := s2.Messages(ctx, "alice", "c1")
+	must(t, err)
+	if len(ms) != appends*per {
+		t.Fatalf("got %d messages, want %d", len(ms), appends*per)
+	}
+	seen := map[string]bool{}
+	for i, m := range ms {
+		if m.Seq != int64(i+1) {
+			t.Fatalf("message %d has Seq %d, want %d", i, m.Seq, i+1)
+		}
+		var n, j int
+		if _, err := fmt.Sscanf(m.Text, "%d/%d", &n, &j); err != nil {
+			t.Fatal(err)
+		}
+		if j != i%per {
+			t.Fatalf("message %d is %q: appends interleaved", i, m.Text)
+		}
+		if j > 0 && ms[i-1].Text != fmt.Sprintf("%d/%d", n, j-1) {
+			t.Fatalf("message %d is %q after %q: appends interleaved", i, m.Text, ms[i-1].Text)
+		}
+		seen[m.Text] = true
+	}
+	if len(seen) != appends*per {
+		t.Errorf("%d distinct messages, want %d", len(seen), appends*per)
+	}
+}
+
+func testAgents(t *testing.T, e *env) {
+	s, _ := e.open()
+	ctx := e.ctx
+	t0 := now().Add(-time.Hour)
+	a := &store.Agent{ID: "a1", UserID: "alice", Definition: []byte(`{"name":"요약기","instructions":"짧게"}`), CreatedAt: t0}
+	b := &store.Agent{UserID: "alice", Definition: []byte(`{"name":"b"}`), CreatedAt: t0.Add(time.Minute)}
+	must(t, s.PutAgent(ctx, a))
+	must(t, s.PutAgent(ctx, b))
+	if b.ID == "" || a.UpdatedAt.IsZero() || !a.CreatedAt.Equal(t0) {
+		t.Errorf("PutAgent did not fill in ID and UpdatedAt: %+v %+v", a, b)
+	}
+	bobs := &store.Agent{ID: "a1", UserID: "bob", Definition: []byte(`{"name":"bob's"}`)}
+	must(t, s.PutAgent(ctx, bobs))
+
+	got, err := s.AgentByID(ctx, "alice", "a1")
+	must(t, err)
+	diff(t, "agent", got, a)
+	list, err := s.ListAgents(ctx, "alice")
+	must(t, err)
+	diff(t, "alice's agents", list, []*store.Agent{a, b})
+	if list, err := s.ListAgents(ctx, "carol"); err != nil || list != nil {
+		t.Errorf("ListAgents of a user with none = %v, %v; want nil, nil", list, err)
+	}
+
+	// Replacing keeps CreatedAt.
+	a2 := &store.Agent{ID: "a1", UserID: "alice", Definition: []byte(`{"name":"요약기","instructions":"길게"}`)}
+	must(t, s.PutAgent(ctx, a2))
+	if !a2.CreatedAt.Equal(t0) || a2.UpdatedAt.Before(a.UpdatedAt) {
+		t.Errorf("replaced agent: created %v updated %v; want created %v, updated no earlier than %v", a2.CreatedAt, a2.UpdatedAt, t0, a.UpdatedAt)
+	}
+	got, err = s.AgentByID(ctx, "alice", "a1")
+	must(t, err)
+	diff(t, "replaced agent", got, a2)
+	if got, _ := s.AgentByID(ctx, "bob", "a1"); got == nil || string(got.Definition) != `{"name":"bob's"}` {
+		t.Errorf("replacing alice's a1 changed bob's: %+v", got)
+	}
+
+	wantErr(t, "get another user's", errOf(s.AgentByID(ctx, "carol", "a1")), store.ErrNotFound)
+	wantErr(t, "delete another user's", s.DeleteAgent(ctx, "carol", "a1"), store.ErrNotFound)
+	must(t, s.DeleteAgent(ctx, "alice", "a1"))
+	wantErr(t, "get deleted", errOf(s.AgentByID(ctx, "alice", "a1")), store.ErrNotFound)
+	wantErr(t, "delete deleted", s.DeleteAgent(ctx, "alice", "a1"), store.ErrNotFound)
+	if _, err := s.AgentByID(ctx, "bob", "a1"); err != nil {
+		t.Errorf("deleting alice's a1 deleted bob's: %v", err)
+	}
+	list, err = s.ListAgents(ctx, "alice")
+	must(t, err)
+	diff(t, "after delete", list, []*store.Agent{b})
+}
+
 func testEphemeral(t *testing.T, e *env) {
 	s, _ := e.open()
 	ctx := e.ctx
@@ -852,8 +1102,16 @@ func fill(t *testing.T, ctx context.Context, s store.Store, prefix string) []str
 	must(t, s.SetCredential(ctx, &store.Credential{UserID: u.ID, Server: "github", Name: "token", Value: v("credential")}))
 	must(t, s.SetCredential(ctx, &store.Credential{UserID: u.ID, Server: "github", Name: "token2", Value: v("credential2")}))
 	must(t, s.PutEphemeral(ctx, "authreq", "state", []byte(v("ephemeral")), t0.Add(time.Hour)))
+	must(t, s.CreateConversation(ctx, &store.Conversation{ID: "conv-1", UserID: u.ID, Title: v("title"), Agent: "helper", Model: "openai/gpt"}))
+	toolCalls := `[{"summary":"` + v("tool-calls") + `"}]`
+	refs := `[{"title":"` + v("references") + `"}]`
+	must(t, s.AppendMessages(ctx, u.ID, "conv-1",
+		&store.Message{ID: "msg-1", Role: "user", Text: v("message-text")},
+		&store.Message{ID: "msg-2", Role: "assistant", ToolCalls: []byte(toolCalls), References: []byte(refs)}))
+	must(t, s.PutAgent(ctx, &store.Agent{ID: "agent-1", UserID: u.ID, Definition: []byte(`{"instructions":"` + v("agent") + `"}`)}))
 	return []string{v("client-secret"), v("private-key"), v("access-token"), v("refresh-token"), v("id-token"),
-		v("credential"), v("credential2"), v("ephemeral")}
+		v("credential"), v("credential2"), v("ephemeral"),
+		v("title"), v("message-text"), toolCalls, refs, `{"instructions":"` + v("agent") + `"}`}
 }
 
 // check reads back what fill wrote.
@@ -874,8 +1132,18 @@ func check(t *testing.T, ctx context.Context, s store.Store, values []string) {
 	if len(keys) != 1 || len(creds) != 2 {
 		t.Fatalf("got %d signing keys and %d credentials, want 1 and 2", len(keys), len(creds))
 	}
+	conv, err := s.ConversationByID(ctx, u.ID, "conv-1")
+	must(t, err)
+	msgs, err := s.Messages(ctx, u.ID, "conv-1")
+	must(t, err)
+	ag, err := s.AgentByID(ctx, u.ID, "agent-1")
+	must(t, err)
+	if len(msgs) != 2 {
+		t.Fatalf("got %d messages, want 2", len(msgs))
+	}
 	got := []string{c.Secret, string(keys[0].PrivateKey), pt.AccessToken, pt.RefreshToken, pt.IDToken,
-		creds[0].Value, creds[1].Value, string(eph)}
+		creds[0].Value, creds[1].Value, string(eph),
+		conv.Title, msgs[0].Text, string(msgs[1].ToolCalls), string(msgs[1].References), string(ag.Definition)}
 	diff(t, "secret values", got, values)
 	if _, err := s.RefreshTokenByHash(ctx, "refresh-hash"); err != nil {
 		t.Error(err)
@@ -992,6 +1260,12 @@ func testCanary(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	values = append(values, taken)
+	// A renamed title, and the messages of a deleted conversation.
+	must(t, s.CreateConversation(e.ctx, &store.Conversation{ID: "conv-2", UserID: "u1", Title: "CANARY-old-title"}))
+	must(t, s.RenameConversation(e.ctx, "u1", "conv-2", "CANARY-new-title"))
+	must(t, s.AppendMessages(e.ctx, "u1", "conv-2", &store.Message{Role: "user", Text: "CANARY-deleted-message"}))
+	must(t, s.DeleteConversation(e.ctx, "u1", "conv-2"))
+	values = append(values, "CANARY-old-title", "CANARY-new-title", "CANARY-deleted-message")
 
 	scan := func(when string) {
 		dump := e.h.Dump(t)
