@@ -367,6 +367,11 @@ func (r *Run) authRequired(server string, err error) {
 		r.askAuth(AuthEvent{Server: firstNonEmpty(ae.Server, server), URL: ae.URL})
 		return
 	}
+	var he *hub.AuthorizationError
+	if errors.As(err, &he) {
+		r.askAuth(AuthEvent{Server: firstNonEmpty(he.Server, server), URL: he.URL})
+		return
+	}
 	var we *jsonrpc.Error
 	if errors.As(err, &we) && we.Code == mcp.CodeURLElicitationRequired {
 		var data struct {
@@ -482,7 +487,16 @@ type downstream struct {
 	server string
 }
 
-var _ hub.Downstream = (*downstream)(nil)
+var (
+	_ hub.Downstream  = (*downstream)(nil)
+	_ hub.URLElicitor = (*downstream)(nil)
+)
+
+// CanElicitURL tells the hub that a run can show the user a link: when an
+// upstream server needs the user's authorization, the hub asks through
+// Elicit, the run emits auth.required, and the hub waits (bounded by the
+// tool timeout) for the authorization to complete before calling again.
+func (d *downstream) CanElicitURL() bool { return true }
 
 func (d *downstream) CreateMessage(ctx context.Context, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
 	return nil, errors.New("sampling is not available in agent runs")
@@ -491,6 +505,8 @@ func (d *downstream) CreateMessage(ctx context.Context, p *mcp.CreateMessageWith
 func (d *downstream) Elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
 	if p.Mode == "url" && p.URL != "" {
 		d.r.askAuth(AuthEvent{Server: d.server, URL: p.URL})
+		// Shown to the user; the caller waits for the outcome.
+		return &mcp.ElicitResult{Action: "accept"}, nil
 	}
 	return &mcp.ElicitResult{Action: "cancel"}, nil
 }

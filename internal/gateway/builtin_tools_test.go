@@ -163,7 +163,7 @@ func newBuiltinEnv(t *testing.T) *builtinEnv {
 		OnResourceUpdated: func(s string, p *mcp.ResourceUpdatedNotificationParams) { gw.ResourceUpdated(s, p) },
 		OnLog:             func(s string, p *mcp.LoggingMessageParams) { gw.Log(s, p) },
 	})
-	gw = gateway.New(h, nil)
+	gw = gateway.New(h, &gateway.Options{UserOf: func(r *http.Request) string { return r.Header.Get(userHeader) }})
 	t.Cleanup(func() {
 		h.Close()
 		gw.Close()
