@@ -28,8 +28,9 @@ var allowed = map[string][]string{
 	"internal/config":     {},
 	"internal/secrets":    {},
 	"internal/llm":        {},
-	"internal/authserver": {"internal/secrets", "internal/ssrf", "internal/store"},
+	"internal/authserver": {"internal/secrets", "internal/ssrf", "internal/store", "internal/ratelimit"},
 	"internal/ssrf":       {},
+	"internal/ratelimit":  {},
 }
 
 func TestImportDirection(t *testing.T) {

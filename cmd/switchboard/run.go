@@ -278,6 +278,12 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 			return err
 		}
 		defer st.close()
+		lim, closeLim, err := newLimiter(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer closeLim()
+		st.limiter = lim
 		base := issuer(cfg, ln.Addr().String())
 		as, err := newAuthServer(ctx, cfg, st, base, logger)
 		if err != nil {

@@ -13,10 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboard-mcp/switchboard/internal/authserver"
 	"github.com/switchboard-mcp/switchboard/internal/authserver/idp"
 	"github.com/switchboard-mcp/switchboard/internal/config"
 	"github.com/switchboard-mcp/switchboard/internal/hub"
+	"github.com/switchboard-mcp/switchboard/internal/ratelimit"
 	"github.com/switchboard-mcp/switchboard/internal/secrets"
 	"github.com/switchboard-mcp/switchboard/internal/store"
 	"github.com/switchboard-mcp/switchboard/internal/store/postgres"
@@ -25,11 +28,12 @@ import (
 )
 
 // state is what lives in the data directory (or PostgreSQL): the key ring
-// and the store.
+// and the store; and the rate limiter the replicas share, if any.
 type state struct {
 	keyFile string
 	keys    *secrets.Keyring
 	store   store.Store
+	limiter ratelimit.Limiter // from newLimiter; nil: each replica counts on its own
 }
 
 func (s *state) close() {
@@ -126,8 +130,35 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st *state, base stri
 			}
 			return out
 		},
-		Logger: logger,
+		Limiter: st.limiter,
+		Logger:  logger,
 	})
+}
+
+// newLimiter connects to cfg.Redis.URL for the rate limits the replicas
+// share, and checks that Redis answers; without a URL it returns nil, and
+// each replica limits on its own. close releases the connections; it is
+// never nil.
+func newLimiter(ctx context.Context, cfg *config.Config) (ratelimit.Limiter, func(), error) {
+	if cfg.Redis.URL == "" {
+		return nil, func() {}, nil
+	}
+	opts, err := redis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		// go-redis's errors may quote the URL, password and all.
+		return nil, nil, errors.New("redis.url: not a Redis URL (want redis://[[user]:password@]host:port/db)")
+	}
+	// Let callers' deadlines cut a call short when Redis hangs, so that
+	// the limits fail open quickly (see authserver.Options.Limiter).
+	opts.ContextTimeoutEnabled = true
+	c := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("redis at %s (redis.url) does not answer: %w", opts.Addr, err)
+	}
+	return ratelimit.NewRedis(c, nil), func() { c.Close() }, nil
 }
 
 // toolOptions maps config onto the built-in tools and gives them the

@@ -465,19 +465,19 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	throttleKey := strings.ToLower(strings.TrimSpace(username)) + "\x00" + remoteIP(r)
-	now := s.now()
-	if s.logins.blocked(throttleKey, now) {
+	throttleKey := loginKey(username, remoteIP(r))
+	if blocked, retry := s.loginBlocked(r.Context(), throttleKey); blocked {
+		w.Header().Set("Retry-After", retryAfterSeconds(retry))
 		s.renderPending(w, r, http.StatusTooManyRequests, rid, p, "signin", "throttled", username)
 		return
 	}
 	u, ok := s.authenticate(r.Context(), username, password)
 	if !ok {
-		s.logins.fail(throttleKey, now)
+		s.loginFailed(r.Context(), throttleKey)
 		s.renderPending(w, r, http.StatusUnauthorized, rid, p, "signin", "bad_login", username)
 		return
 	}
-	s.logins.reset(throttleKey)
+	s.loginSucceeded(r.Context(), throttleKey)
 	if !s.take(w, r, rid) {
 		return
 	}

@@ -6,8 +6,8 @@
 // 8707), ES256 JWT access tokens with rotating refresh tokens, revocation
 // (RFC 7009), personal API keys, and the users' identity-provider tokens.
 //
-// cmd/switchboard and web import it; it imports store, secrets, ssrf and its
-// own idp sub-package.
+// cmd/switchboard and web import it; it imports store, secrets, ssrf,
+// ratelimit and its own idp sub-package.
 package authserver
 
 import (
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/internal/authserver/idp"
+	"github.com/switchboard-mcp/switchboard/internal/ratelimit"
 	"github.com/switchboard-mcp/switchboard/internal/ssrf"
 	"github.com/switchboard-mcp/switchboard/internal/store"
 )
@@ -60,6 +61,14 @@ type Options struct {
 	// refusing private addresses (tests pass one that allows their
 	// httptest server; configuration cannot).
 	HTTPClient *http.Client
+	// Limiter counts client registrations per IP address and, when it also
+	// implements ratelimit.Failures (both of that package's limiters do),
+	// failed sign-ins per username and IP address. Replicas sharing one
+	// (ratelimit.Redis) enforce the limits together. If it fails, the
+	// request is let through and the error logged: an outage of Redis must
+	// not lock everyone out of signing in. Nil: a ratelimit.Memory, each
+	// replica counting on its own.
+	Limiter ratelimit.Limiter
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
@@ -84,10 +93,10 @@ type Server struct {
 	secure    bool // issuer is https: __Host- cookies with Secure
 
 	keys      *keyRing
-	regLimit  *rateLimiter
-	logins    *loginThrottle
-	cache     *ttlCache // user and family-revocation lookups of Protect
-	dummyHash string    // compared against for unknown usernames
+	limiter   ratelimit.Limiter  // registrations per IP
+	failures  ratelimit.Failures // failed sign-ins per username and IP
+	cache     *ttlCache          // user and family-revocation lookups of Protect
+	dummyHash string             // compared against for unknown usernames
 
 	mu          sync.Mutex // guards the fields below
 	apiKeyTouch map[string]time.Time
@@ -99,6 +108,7 @@ const (
 	logKeyUser     = "user_id"
 	logKeyProvider = "provider"
 	logKeyErr      = "err"
+	logKeyLimit    = "limit"
 )
 
 // New creates the server, loading its signing keys from the store or
@@ -125,8 +135,7 @@ func New(ctx context.Context, o *Options) (*Server, error) {
 		log:         o.Logger,
 		now:         o.Now,
 		secure:      iu.Scheme == "https",
-		regLimit:    newRateLimiter(20, time.Minute),
-		logins:      newLoginThrottle(5, 15*time.Minute),
+		limiter:     o.Limiter,
 		cache:       newTTLCache(5 * time.Second),
 		apiKeyTouch: map[string]time.Time{},
 	}
@@ -160,6 +169,16 @@ func New(ctx context.Context, o *Options) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.failures, _ = s.limiter.(ratelimit.Failures)
+	if s.limiter == nil || s.failures == nil {
+		m := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: s.now})
+		if s.limiter == nil {
+			s.limiter = m
+		}
+		if s.failures == nil {
+			s.failures = m
+		}
 	}
 	if s.dummyHash, err = hashPassword(rand.Text()); err != nil {
 		return nil, err

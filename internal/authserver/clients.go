@@ -115,8 +115,8 @@ func (s *Server) validateMetadata(m *clientMetadata, cimd bool) *oauthErr {
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	if !s.regLimit.allow(remoteIP(r), now) {
-		w.Header().Set("Retry-After", "60")
+	if ok, retry := s.allowRegistration(r.Context(), remoteIP(r)); !ok {
+		w.Header().Set("Retry-After", retryAfterSeconds(retry))
 		writeOAuthError(w, &oauthErr{http.StatusTooManyRequests, "slow_down", "too many registrations; try again later"}, false)
 		return
 	}

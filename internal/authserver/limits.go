@@ -1,103 +1,92 @@
 package authserver
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
-// rateLimiter is a token bucket per key (a remote IP). The state is per
-// process: replicas each allow the rate, which bounds abuse well enough.
-type rateLimiter struct {
-	rate  float64 // tokens per second
-	burst float64
+// Limits on who may try what how often. The counts live in s.limiter and
+// s.failures: per replica in memory, or shared through Redis.
+const (
+	registerLimit   = 20 // client registrations (RFC 7591) per IP address
+	registerWindow  = time.Minute
+	loginFailLimit  = 5 // failed sign-ins per username and IP address
+	loginFailWindow = 15 * time.Minute
 
-	mu      sync.Mutex // guards the field below
-	buckets map[string]*bucket
+	// limiterTimeout bounds a call to the limiter, after which the
+	// request goes ahead (see failOpen).
+	limiterTimeout = time.Second
+)
+
+// failOpen logs a limiter's error. The callers then let the request through:
+// with Redis down, refusing every registration and sign-in would turn a
+// degraded limit into an outage, and the limits guard against abuse that the
+// other defences (password hashing cost, registration expiry) also slow.
+func (s *Server) failOpen(what string, err error) {
+	s.log.Warn("rate limit unavailable; allowing the request", slog.String(logKeyLimit, what), errAttr(err))
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newRateLimiter(n int, per time.Duration) *rateLimiter {
-	return &rateLimiter{rate: float64(n) / per.Seconds(), burst: float64(n), buckets: map[string]*bucket{}}
-}
-
-func (l *rateLimiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buckets) > 10000 {
-		for k, b := range l.buckets {
-			if now.Sub(b.last).Seconds()*l.rate >= l.burst {
-				delete(l.buckets, k)
-			}
-		}
+// allowRegistration reports whether ip may register another client now and,
+// if not, how long until it may.
+func (s *Server) allowRegistration(ctx context.Context, ip string) (bool, time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+	defer cancel()
+	ok, retry, err := s.limiter.Allow(ctx, "register:"+ip, registerLimit, registerWindow)
+	if err != nil {
+		s.failOpen("register", err)
+		return true, 0
 	}
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
+	return ok, retry
+}
+
+// loginKey is the failure counter's key for a username tried from ip,
+// hashed so that the shared store holds no usernames and keys stay short.
+func loginKey(username, ip string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(username)) + "\x00" + ip))
+	return "login:" + hex.EncodeToString(h[:16])
+}
+
+// loginBlocked reports whether key has failed too often lately and, if so,
+// how long until it may try again.
+func (s *Server) loginBlocked(ctx context.Context, key string) (bool, time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+	defer cancel()
+	blocked, retry, err := s.failures.Blocked(ctx, key, loginFailLimit, loginFailWindow)
+	if err != nil {
+		s.failOpen("login", err)
+		return false, 0
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
+	return blocked, retry
+}
+
+// loginFailed counts a failed sign-in for key.
+func (s *Server) loginFailed(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+	defer cancel()
+	if err := s.failures.Record(ctx, key, loginFailLimit, loginFailWindow); err != nil {
+		s.failOpen("login", err)
 	}
-	b.tokens--
-	return true
 }
 
-// loginThrottle refuses sign-in attempts for a username from an IP after
-// too many failures within a window.
-type loginThrottle struct {
-	max    int
-	window time.Duration
-
-	mu       sync.Mutex // guards the field below
-	failures map[string][]time.Time
-}
-
-func newLoginThrottle(max int, window time.Duration) *loginThrottle {
-	return &loginThrottle{max: max, window: window, failures: map[string][]time.Time{}}
-}
-
-func (t *loginThrottle) recentLocked(key string, now time.Time) []time.Time {
-	var keep []time.Time
-	for _, f := range t.failures[key] {
-		if now.Sub(f) < t.window {
-			keep = append(keep, f)
-		}
+// loginSucceeded forgets key's failures.
+func (s *Server) loginSucceeded(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+	defer cancel()
+	if err := s.failures.Reset(ctx, key); err != nil {
+		s.failOpen("login", err)
 	}
-	if keep == nil {
-		delete(t.failures, key)
-	} else {
-		t.failures[key] = keep
-	}
-	return keep
 }
 
-func (t *loginThrottle) blocked(key string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.recentLocked(key, now)) >= t.max
-}
-
-func (t *loginThrottle) fail(key string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.failures) > 10000 {
-		for k := range t.failures {
-			t.recentLocked(k, now)
-		}
-	}
-	t.failures[key] = append(t.recentLocked(key, now), now)
-}
-
-func (t *loginThrottle) reset(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.failures, key)
+// retryAfterSeconds is an HTTP Retry-After value (RFC 9110 §10.2.3) of at
+// least one second.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 // ttlCache remembers lookups of Protect (users, family revocation) briefly,

@@ -1,7 +1,12 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
@@ -24,6 +29,14 @@ type Store struct {
 // Secrets is the secrets section: the key ring that encrypts state at rest.
 type Secrets struct {
 	KeyFile string // relative to the data directory; default "secrets.json"
+}
+
+// Redis is the redis section: the Redis that replicas share, for now for
+// rate limits. Without it each replica counts on its own.
+type Redis struct {
+	// URL is redis://[[user]:password@]host[:port][/db], rediss:// for
+	// TLS, or unix:///path/to.sock; "" for none.
+	URL string
 }
 
 // Auth is the auth section: sign-in and the authorization server.
@@ -90,6 +103,7 @@ func (a Access) Allows(server, role string, names ...string) bool {
 var (
 	storeKeys    = []string{"driver", "path", "dsn"}
 	secretsKeys  = []string{"keyFile"}
+	redisKeys    = []string{"url"}
 	authKeys     = []string{"localLogin", "accessTokenTTL", "refreshTokenTTL", "providers"}
 	providerKeys = []string{"type", "displayName", "clientId", "clientSecret", "scopes", "issuer", "classic",
 		"authURL", "tokenURL", "userInfoURL", "jwksURL", "revokeURL", "profileURL"}
@@ -128,6 +142,60 @@ func (d *decoder) secretsSection(c *Config, n ast.Node) {
 			d.unknownKey(f, "secrets", secretsKeys)
 		}
 	}
+}
+
+func (d *decoder) redisSection(c *Config, n ast.Node) {
+	fields, _ := d.mapping(n, "redis")
+	for _, f := range fields {
+		switch f.key {
+		case "url":
+			s, ok := d.str(f.value, "redis.url")
+			if !ok || s == "" {
+				continue
+			}
+			if msg := checkRedisURL(s); msg != "" {
+				d.errorf(d.resolve(f.value), "redis.url: %s", msg)
+				continue
+			}
+			c.Redis.URL = s
+		default:
+			d.unknownKey(f, "redis", redisKeys)
+		}
+	}
+}
+
+// checkRedisURL returns why s is not a URL go-redis connects to, or "". The
+// message never repeats s, which may hold a password.
+func checkRedisURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return `want a URL such as "redis://127.0.0.1:6379/0"`
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Sprintf("invalid URL: %v", err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return "URL has no host (want redis://host:6379/0)"
+		}
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			if _, err := strconv.Atoi(db); err != nil {
+				return "the path must be a database number, as in redis://host:6379/0"
+			}
+		}
+	case "unix":
+		if u.Path == "" {
+			return "unix URL has no socket path (want unix:///path/to/redis.sock)"
+		}
+	default:
+		return fmt.Sprintf("URL scheme must be redis, rediss or unix, not %q", u.Scheme)
+	}
+	return ""
 }
 
 func (d *decoder) authSection(c *Config, n ast.Node) {

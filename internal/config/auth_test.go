@@ -81,3 +81,50 @@ func TestAuthSectionErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisSection(t *testing.T) {
+	tests := []struct {
+		name, in string
+		env      map[string]string
+		want     Redis
+	}{
+		{"absent", "store: {}\n", nil, Redis{}},
+		{"from the environment", "redis:\n  url: \"${REDIS_URL}\"\n", map[string]string{"REDIS_URL": "redis://:pw@10.0.0.5:6379/2"}, Redis{URL: "redis://:pw@10.0.0.5:6379/2"}},
+		{"optional and unset", "redis:\n  url: \"${REDIS_URL:-}\"\n", nil, Redis{}},
+		{"tls", "redis: {url: \"rediss://cache.example:6380\"}\n", nil, Redis{URL: "rediss://cache.example:6380"}},
+		{"socket", "redis: {url: \"unix:///run/redis.sock\"}\n", nil, Redis{URL: "unix:///run/redis.sock"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse("a.yaml", []byte(tt.in), env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got.Redis); diff != "" {
+				t.Errorf("redis (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRedisSectionErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"redis:\n  ur: redis://x\n", `a.yaml:2:3: unknown key "ur" in redis; did you mean "url"?`},
+		{"rediss:\n  url: redis://x\n", `a.yaml:1:1: unknown top-level section "rediss"; did you mean "redis"?`},
+		{"redis:\n  url: http://:secret@x\n", `a.yaml:2:8: redis.url: URL scheme must be redis, rediss or unix, not "http"`},
+		{"redis:\n  url: 127.0.0.1:6379\n", `a.yaml:2:8: redis.url: want a URL such as "redis://127.0.0.1:6379/0"`},
+		{"redis:\n  url: redis:///0\n", "redis.url: URL has no host"},
+		{"redis:\n  url: redis://:secret@x/cache\n", "redis.url: the path must be a database number"},
+		{"redis:\n  url: \"${REDIS_URL}\"\n", "redis.url: environment variable REDIS_URL is not set"},
+		{"redis: redis://x\n", "a.yaml:1:8: redis must be a mapping"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("a.yaml", []byte(tt.in), nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v; want error containing %q", tt.in, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("Parse(%q): error shows the password: %v", tt.in, err)
+		}
+	}
+}

@@ -56,6 +56,7 @@ type Config struct {
 	DataDir         string    // server.dataDir: state, keys; default "switchboard-data"
 	Store           Store     // store section
 	Secrets         Secrets   // secrets section
+	Redis           Redis     // redis section
 	Auth            Auth      // auth section
 	Access          Access    // access section
 	LLM             LLM       // llm section
@@ -162,7 +163,7 @@ func Find(explicit string, stat func(string) error) (string, error) {
 // Top-level sections.
 var (
 	// ownSections are read by this package.
-	ownSections = []string{"mcpServers", "mcpSettings", "server", "tools", "auth", "store", "secrets", "access", "llm", "agents"}
+	ownSections = []string{"mcpServers", "mcpSettings", "server", "tools", "auth", "store", "secrets", "access", "llm", "agents", "redis"}
 
 	// reservedSections are Switchboard sections that later versions will
 	// read; they are accepted and ignored for now.

@@ -45,6 +45,8 @@ func (d *decoder) decode(data []byte) *Config {
 			d.storeSection(c, f.value)
 		case "secrets":
 			d.secretsSection(c, f.value)
+		case "redis":
+			d.redisSection(c, f.value)
 		case "access":
 			d.accessSection(c, f.value)
 		case "llm":
