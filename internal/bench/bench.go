@@ -132,6 +132,9 @@ type Memory struct {
 	// IdleRSSKiB is measured once the gateway has connected to its upstream
 	// servers, before any downstream session.
 	IdleRSSKiB int64 `json:"idleRssKiB"`
+	// IdleAnonKiB is the idle process's anonymous memory: RSS without the
+	// executable's file-backed pages, which are shared page cache.
+	IdleAnonKiB int64 `json:"idleAnonKiB,omitempty"`
 	// IdleSessions were opened (initialized, with their standalone SSE
 	// stream, as SDK clients do) and kept open without calls.
 	IdleSessions   int   `json:"idleSessions"`
@@ -308,6 +311,7 @@ func (b *runner) memory(ctx context.Context, endpoint string) (*Memory, error) {
 		return nil, fmt.Errorf("read the gateway's RSS: %w", err)
 	}
 	m := &Memory{IdleRSSKiB: idle}
+	m.IdleAnonKiB, _ = anonKiB(b.gwPID)
 	n := b.o.IdleSessions
 	if n == 0 {
 		return m, nil

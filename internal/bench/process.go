@@ -256,20 +256,35 @@ func rssKiB(pid int) (int64, error) {
 	return parseVmRSS(b)
 }
 
+// anonKiB returns a process's anonymous resident memory in KiB: RSS less
+// the pages of the executable (and other files) that are mapped in.
+func anonKiB(pid int) (int64, error) {
+	if runtime.GOOS != "linux" {
+		return 0, errNoRSS
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	return statusKiB(b, "RssAnon:")
+}
+
 // parseVmRSS reads the VmRSS line of /proc/PID/status ("VmRSS:  1234 kB").
-func parseVmRSS(status []byte) (int64, error) {
+func parseVmRSS(status []byte) (int64, error) { return statusKiB(status, "VmRSS:") }
+
+func statusKiB(status []byte, key string) (int64, error) {
 	for _, line := range strings.Split(string(status), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, key)
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			return 0, fmt.Errorf("unexpected %s line %q", key, line)
 		}
 		return strconv.ParseInt(f[0], 10, 64)
 	}
-	return 0, errors.New("no VmRSS line")
+	return 0, fmt.Errorf("no %s line", key)
 }
 
 // lastLines keeps the last lines written to it.

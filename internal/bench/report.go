@@ -84,6 +84,9 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintln(tw, "per idle session\tn/a")
 	} else {
 		fmt.Fprintf(tw, "idle\t%s\n", kib(m.IdleRSSKiB))
+		if m.IdleAnonKiB > 0 {
+			fmt.Fprintf(tw, "  of which anonymous (not the mapped executable)\t%s\n", kib(m.IdleAnonKiB))
+		}
 		if m.IdleSessions > 0 {
 			fmt.Fprintf(tw, "with %d idle sessions\t%s\n", m.IdleSessions, kib(m.SessionsRSSKiB))
 			fmt.Fprintf(tw, "per idle session\t%.1f KiB\n", m.PerSessionKiB)
