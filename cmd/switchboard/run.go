@@ -333,6 +333,13 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 	}
 	defer a.close()
 	a.hub.Start()
+	// Clients that connect at once should see every server that answers
+	// quickly (the built-in one always does); slower ones appear through
+	// list_changed when they connect.
+	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+	a.hub.WaitConnected(wctx)
+	wcancel()
+	a.gw.Sync()
 	mux.Handle("/healthz", web.NewAPI(a.hub, nil).Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("switchboard listening", slog.String("url", "http://"+ln.Addr().String()+"/mcp"), slog.String("config", cfg.File), slog.Int("servers", len(cfg.Servers)+1))
