@@ -195,6 +195,16 @@ func newApp(cfg *config.Config, logger *slog.Logger, e *env, toolOpts *tools.Opt
 				a.gw.ResourceUpdated(s, p)
 			}
 		},
+		OnUserResourceUpdated: func(u, s string, p *mcp.ResourceUpdatedNotificationParams) {
+			if a.gw != nil {
+				a.gw.UserResourceUpdated(u, s, p)
+			}
+		},
+		OnUserLog: func(u, s string, p *mcp.LoggingMessageParams) {
+			if a.gw != nil {
+				a.gw.UserLog(u, s, p)
+			}
+		},
 		OnLog: func(s string, p *mcp.LoggingMessageParams) {
 			if a.gw != nil {
 				a.gw.Log(s, p)

@@ -168,17 +168,22 @@ func (g *Gateway) allViews() []*view {
 	return views
 }
 
-func (g *Gateway) views(server string) []*view {
+// views returns the views showing server. For what a user's own
+// connection sent (user != ""), only that user's views.
+func (g *Gateway) views(server, user string) []*view {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := []*view{g.agg, g.aggM}
+	var out []*view
+	if user == "" {
+		out = append(out, g.agg, g.aggM)
+	}
 	for _, v := range g.aggs {
-		if v.shows(server) {
+		if v.shows(server) && (user == "" || v.user == user) {
 			out = append(out, v)
 		}
 	}
-	for _, k := range []string{server, server + "+m"} {
-		if v := g.singles[k]; v != nil {
+	for _, v := range g.singles {
+		if v.single == server && (user == "" || v.user == user) {
 			out = append(out, v)
 		}
 	}
@@ -188,7 +193,17 @@ func (g *Gateway) views(server string) []*view {
 // ResourceUpdated passes a resources/updated notification to the downstream
 // sessions subscribed to that resource.
 func (g *Gateway) ResourceUpdated(server string, p *mcp.ResourceUpdatedNotificationParams) {
-	for _, v := range g.views(server) {
+	g.resourceUpdated(g.views(server, ""), server, p)
+}
+
+// UserResourceUpdated is ResourceUpdated for a user's own connection: only
+// that user's sessions hear of it.
+func (g *Gateway) UserResourceUpdated(user, server string, p *mcp.ResourceUpdatedNotificationParams) {
+	g.resourceUpdated(g.views(server, user), server, p)
+}
+
+func (g *Gateway) resourceUpdated(views []*view, server string, p *mcp.ResourceUpdatedNotificationParams) {
+	for _, v := range views {
 		q := *p
 		q.URI = v.downstreamURI(server, p.URI)
 		v.server.ResourceUpdated(context.Background(), &q)
@@ -198,7 +213,16 @@ func (g *Gateway) ResourceUpdated(server string, p *mcp.ResourceUpdatedNotificat
 // Log passes a log message that no request caused to the sessions of the
 // views showing server; each session's own level filters it.
 func (g *Gateway) Log(server string, p *mcp.LoggingMessageParams) {
-	for _, v := range g.views(server) {
+	g.log(g.views(server, ""), server, p)
+}
+
+// UserLog is Log for a user's own connection.
+func (g *Gateway) UserLog(user, server string, p *mcp.LoggingMessageParams) {
+	g.log(g.views(server, user), server, p)
+}
+
+func (g *Gateway) log(views []*view, server string, p *mcp.LoggingMessageParams) {
+	for _, v := range views {
 		q := *p
 		if v.single == "" && q.Logger == "" {
 			q.Logger = server

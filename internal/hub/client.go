@@ -48,10 +48,12 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 				d.Log(ctx, req.Params)
 				return
 			}
-			// A user's connection must not reach other users' sessions,
-			// and the callback knows no user: unrouted logs stay here.
-			if c.hub.opts.OnLog != nil && c.user == "" {
+			// A user's connection reaches that user's sessions only.
+			switch {
+			case c.user == "" && c.hub.opts.OnLog != nil:
 				c.hub.opts.OnLog(c.name, req.Params)
+			case c.user != "" && c.hub.opts.OnUserLog != nil:
+				c.hub.opts.OnUserLog(c.user, c.name, req.Params)
 			}
 		},
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
@@ -71,8 +73,11 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { c.refreshAsync("prompts") },
 		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { c.refreshAsync("resources") },
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			if c.hub.opts.OnResourceUpdated != nil && c.user == "" {
+			switch {
+			case c.user == "" && c.hub.opts.OnResourceUpdated != nil:
 				c.hub.opts.OnResourceUpdated(c.name, req.Params)
+			case c.user != "" && c.hub.opts.OnUserResourceUpdated != nil:
+				c.hub.opts.OnUserResourceUpdated(c.user, c.name, req.Params)
 			}
 		},
 		// Input requests of the 2026-07-28 multi-round-trip flow are passed

@@ -59,6 +59,11 @@ type Options struct {
 	OnResourceUpdated func(server string, p *mcp.ResourceUpdatedNotificationParams)
 	// OnLog receives log messages that no in-flight request caused. Nil: dropped.
 	OnLog func(server string, p *mcp.LoggingMessageParams)
+	// OnUserResourceUpdated and OnUserLog are their counterparts for a
+	// user's own connection to a per-user server: what it sends is for
+	// that user's sessions only. Nil: dropped.
+	OnUserResourceUpdated func(user, server string, p *mcp.ResourceUpdatedNotificationParams)
+	OnUserLog             func(user, server string, p *mcp.LoggingMessageParams)
 	// HTTPTransport carries requests to HTTP servers. Nil: a clone of
 	// http.DefaultTransport.
 	HTTPTransport http.RoundTripper
@@ -128,9 +133,6 @@ type Hub struct {
 	slotMu      sync.Mutex // guards the fields below
 	slotsByUser map[string]int
 	slotsTotal  int
-
-	authMu  sync.Mutex       // guards pending
-	pending map[string]*Conn // OAuth state -> the user's connection that asked
 }
 
 // New creates a hub for cfg's servers. It does not connect; call Start.
@@ -167,7 +169,6 @@ func New(cfg *config.Config, opts *Options) *Hub {
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.byName = make(map[string]*Conn)
 	h.slotsByUser = make(map[string]int)
-	h.pending = make(map[string]*Conn)
 	h.idleTimeout = cmpOr(h.opts.IdleTimeout, defaultIdleTimeout)
 	h.maxConnsPerUser = cmpOr(h.opts.MaxConnsPerUser, defaultMaxConnsPerUser)
 	h.maxUserConns = cmpOr(h.opts.MaxUserConns, defaultMaxUserConns)

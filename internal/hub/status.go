@@ -24,6 +24,9 @@ func (h *Hub) StatusFor(ctx context.Context, user, name string) (Status, error) 
 	if err != nil {
 		return Status{}, err
 	}
+	if u.authorizedElsewhere(ctx) {
+		u.connectNow()
+	}
 	st := u.Status()
 	if err := h.addVariables(ctx, &st, user); err != nil {
 		return st, err

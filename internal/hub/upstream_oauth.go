@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ func (e *AuthorizationError) Error() string {
 }
 
 // ErrUnknownState is returned by HandleOAuthCallback for a callback that
-// no pending authorization of this process started.
+// matches no pending authorization (of any replica sharing the store).
 var ErrUnknownState = errors.New("this sign-in link is unknown or has expired; start again from the server's status")
 
 // Lock timing of cross-replica token renewal.
@@ -51,12 +52,14 @@ const (
 	tokenLockTTL  = 30 * time.Second
 	tokenLockPoll = 50 * time.Millisecond
 	tokenLockWait = 20 * time.Second
+	// authPoll is how often a wait for an authorization looks in the store
+	// for a token that another replica's callback saved.
+	authPoll = time.Second
 )
 
 // oauthClient is a connection's upstream OAuth client.
 type oauthClient struct {
 	*oauthclient.Client
-	revocation string // configured revocation_endpoint; "" = from metadata
 }
 
 // userActionNeeded reports whether err waits for the user rather than
@@ -98,7 +101,6 @@ func (c *Conn) onUserActionLocked(err error) bool {
 		if base != c {
 			base.mu.Unlock()
 		}
-		c.hub.notePending(ar.URL, base)
 		c.setStateLocked(StateDisconnected, &AuthorizationError{Server: c.name, URL: ar.URL})
 		return true
 	}
@@ -137,6 +139,47 @@ func (c *Conn) pendingAuthLocked(ctx context.Context) error {
 		return nil
 	}
 	return &AuthorizationError{Server: c.name, URL: u}
+}
+
+// authorizedElsewhere notices an authorization that completed at another
+// replica (the callback reaches whichever one the load balancer picks):
+// while the connection waits for the user, a token in the store that its
+// client does not hold ends the wait. It reports whether it did; the
+// caller then connects.
+func (c *Conn) authorizedElsewhere(ctx context.Context) bool {
+	base := c.base()
+	if base.user == "" || c.hub.opts.Store == nil {
+		return false
+	}
+	base.mu.Lock()
+	oc := base.oauth
+	waiting := base.authState == AuthNeedsAuthorization
+	base.mu.Unlock()
+	if !waiting || oc == nil {
+		return false
+	}
+	t, err := (&storeTokens{h: c.hub, user: base.user, server: base.name}).LoadToken(ctx)
+	if err != nil || t == nil {
+		return false
+	}
+	if held, err := oc.Token(ctx); err == nil && held != nil && held.AccessToken == t.AccessToken {
+		return false // the token that stopped working
+	}
+	base.mu.Lock()
+	if base.authState != AuthNeedsAuthorization {
+		base.mu.Unlock()
+		return false
+	}
+	base.authState = AuthAuthorized
+	base.authURL = ""
+	done := base.authDone
+	base.authDone = nil
+	base.mu.Unlock()
+	if done != nil {
+		close(done)
+	}
+	base.changed()
+	return true
 }
 
 // noteAuthorized records, after a connect, that the user's token works.
@@ -179,7 +222,7 @@ func (c *Conn) oauthFor(srv *config.Server) (*oauthClient, error) {
 	}
 	h := c.hub
 	o := &oauthclient.Options{
-		HTTPClient:        h.guard.client(srv.URL, srv.OAuthHeaders),
+		HTTPClient:        h.guard.client(srv.OAuthHeaders, adminURLs(c.cfg)...),
 		RedirectURL:       h.opts.OAuthRedirectURL,
 		ClientMetadataURL: h.opts.ClientMetadataURL,
 		Logger:            h.logger.With(slog.String(attrServer, c.name)),
@@ -195,9 +238,9 @@ func (c *Conn) oauthFor(srv *config.Server) (*oauthClient, error) {
 			o.Tokens = &storeTokens{h: h, user: c.user, server: c.name}
 			lock := "hub.oauth-refresh:" + c.name + ":" + c.user
 			o.Lock = h.storeLock(lock)
+			o.Pending = &storePending{h: h, user: c.user, server: c.name}
 		}
 	}
-	var revocation string
 	if a := srv.OAuth; a != nil {
 		if a.ClientID != "" {
 			ci := &oauthclient.ClientIdentity{ClientID: a.ClientID, ClientSecret: a.ClientSecret}
@@ -220,13 +263,14 @@ func (c *Conn) oauthFor(srv *config.Server) (*oauthClient, error) {
 		if a.RedirectURI != "" {
 			o.RedirectURL = a.RedirectURI
 		}
-		revocation = a.RevocationEndpoint
+		// LibreChat's static endpoints: given, they replace discovery.
+		o.AuthorizationURL, o.TokenURL, o.RevocationURL = a.AuthorizationURL, a.TokenURL, a.RevocationEndpoint
 	}
 	cl, err := oauthclient.New(srv.URL, o)
 	if err != nil {
 		return nil, err
 	}
-	c.oauth = &oauthClient{Client: cl, revocation: revocation}
+	c.oauth = &oauthClient{Client: cl}
 	return c.oauth, nil
 }
 
@@ -247,57 +291,126 @@ func (c *Conn) revokeOAuth(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return oc.Revoke(ctx, oc.revocation)
+	return oc.Revoke(ctx, "")
 }
 
-// notePending remembers which connection an authorization URL belongs to,
-// for the shared callback.
-func (h *Hub) notePending(authURL string, c *Conn) {
-	u, err := url.Parse(authURL)
+// kindPendingAuth is the store's ephemeral record kind of upstream
+// authorizations that wait for their callback, keyed by state.
+const kindPendingAuth = "hub.oauth-pending"
+
+// pendingRecord is what the store keeps of a pending authorization: whose
+// it is, for routing the one callback URL, and the flow itself (with the
+// PKCE verifier; the store encrypts it).
+type pendingRecord struct {
+	User   string                            `json:"user"`
+	Server string                            `json:"server"`
+	Auth   *oauthclient.PendingAuthorization `json:"auth"`
+}
+
+// storePending keeps one (user, server) client's pending authorizations in
+// the store, so that whichever replica the callback reaches completes it.
+type storePending struct {
+	h            *Hub
+	user, server string
+}
+
+var _ oauthclient.PendingStore = (*storePending)(nil)
+
+func (s *storePending) SavePending(ctx context.Context, p *oauthclient.PendingAuthorization, expires time.Time) error {
+	b, err := json.Marshal(pendingRecord{User: s.user, Server: s.server, Auth: p})
 	if err != nil {
-		return
+		return err
 	}
-	state := u.Query().Get("state")
-	if state == "" {
-		return
+	return s.h.opts.Store.PutEphemeral(ctx, kindPendingAuth, p.State, b, expires)
+}
+
+func (s *storePending) TakePending(ctx context.Context, state string) (*oauthclient.PendingAuthorization, error) {
+	b, err := s.h.opts.Store.TakeEphemeral(ctx, kindPendingAuth, state, s.h.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
-	h.authMu.Lock()
-	defer h.authMu.Unlock()
-	h.pending[state] = c
+	var r pendingRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("stored pending authorization: %w", err)
+	}
+	if r.User != s.user || r.Server != s.server {
+		return nil, nil
+	}
+	return r.Auth, nil
+}
+
+// pendingOf reads, without taking it, whose pending authorization state
+// is; nil if there is none.
+func (h *Hub) pendingOf(ctx context.Context, state string) (*pendingRecord, error) {
+	if h.opts.Store == nil || state == "" {
+		return nil, nil
+	}
+	b, err := h.opts.Store.GetEphemeral(ctx, kindPendingAuth, state, h.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var r pendingRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("stored pending authorization: %w", err)
+	}
+	return &r, nil
 }
 
 // HandleOAuthCallback completes an upstream authorization given the URL
 // the authorization server redirected the browser to (one URL for every
-// server; the state names the connection). user is the signed-in user who
-// opened it: a callback for another user's authorization is refused. It
-// returns the server's name; the user's connection then connects in the
-// background.
+// server; the state names the user and the server). Any replica sharing
+// the store can complete an authorization another one started. user is
+// the signed-in user who opened it, if known: a callback for another
+// user's authorization is refused. It returns the server's name; the
+// user's connection then connects in the background.
 func (h *Hub) HandleOAuthCallback(ctx context.Context, user, callbackURL string) (server string, err error) {
 	u, err := url.Parse(callbackURL)
 	if err != nil {
 		return "", fmt.Errorf("callback: %w", err)
 	}
-	state := u.Query().Get("state")
-	h.authMu.Lock()
-	c := h.pending[state]
-	if c != nil && (user == "" || c.user == user) {
-		delete(h.pending, state)
+	rec, err := h.pendingOf(ctx, u.Query().Get("state"))
+	if err != nil {
+		return "", err
 	}
-	h.authMu.Unlock()
-	if c == nil || (user != "" && c.user != user) {
+	if rec == nil || rec.User == "" || (user != "" && rec.User != user) {
 		return "", ErrUnknownState
 	}
+	t, err := h.Conn(rec.Server)
+	if err != nil || !t.template() {
+		return "", ErrUnknownState
+	}
+	c, err := t.ForUser(rec.User)
+	if err != nil {
+		return "", ErrUnknownState
+	}
+	srv, _, err := h.userConfig(ctx, c.cfg, c.user)
+	if err != nil {
+		return c.name, err
+	}
+	oc, err := c.oauthFor(srv)
+	if err != nil {
+		return c.name, err
+	}
 	c.mu.Lock()
-	oc := c.oauth
+	prev := c.authState
 	c.authState = AuthAuthorizing
 	c.mu.Unlock()
 	c.changed()
-	if oc == nil {
-		return "", ErrUnknownState
-	}
 	err = oc.HandleCallback(ctx, callbackURL)
 	c.mu.Lock()
 	done := c.authDone
+	if errors.Is(err, oauthclient.ErrStateMismatch) {
+		// Used already (a replay, or completed by another replica at the
+		// same moment) or expired: nothing about the connection changed.
+		c.authState = prev
+		c.mu.Unlock()
+		c.changed()
+		return c.name, ErrUnknownState
+	}
 	if err != nil {
 		c.authState = AuthFailed
 		c.setStateLocked(StateFailed, fmt.Errorf("authorization failed: %w", err))
@@ -309,9 +422,6 @@ func (h *Hub) HandleOAuthCallback(ctx context.Context, user, callbackURL string)
 	c.mu.Unlock()
 	if err != nil {
 		c.changed()
-		if errors.Is(err, oauthclient.ErrStateMismatch) {
-			return c.name, ErrUnknownState
-		}
 		return c.name, err
 	}
 	if done != nil {
@@ -323,7 +433,8 @@ func (h *Hub) HandleOAuthCallback(ctx context.Context, user, callbackURL string)
 }
 
 // waitAuthorized waits until a pending authorization of the connection
-// completes, or ctx ends.
+// completes, or ctx ends. The callback may reach another replica: a new
+// token in the store counts as completion too.
 func (c *Conn) waitAuthorized(ctx context.Context) error {
 	base := c.base()
 	base.mu.Lock()
@@ -332,11 +443,24 @@ func (c *Conn) waitAuthorized(ctx context.Context) error {
 	if ch == nil {
 		return nil
 	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	tokens := &storeTokens{h: c.hub, user: c.user, server: c.name}
+	before := ""
+	if t, err := tokens.LoadToken(ctx); err == nil && t != nil {
+		before = t.AccessToken
+	}
+	poll := time.NewTicker(authPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll.C:
+			if t, err := tokens.LoadToken(ctx); err == nil && t != nil && t.AccessToken != before {
+				return nil
+			}
+		}
 	}
 }
 
@@ -553,21 +677,34 @@ func (g *urlGuard) policy(trusted ...string) *ssrf.Policy {
 	return p
 }
 
+// adminURLs returns the URLs of a server's OAuth traffic that the admin
+// wrote in the config (the server URL and configured endpoints), leaving
+// out any that a user's placeholder value could steer.
+func adminURLs(s *config.Server) []string {
+	out := []string{s.URL}
+	if a := s.OAuth; a != nil {
+		out = append(out, a.AuthorizationURL, a.TokenURL, a.RevocationEndpoint)
+	}
+	return slices.DeleteFunc(out, func(u string) bool { return u == "" || strings.Contains(u, "{{") })
+}
+
 // client returns the HTTP client for a server's OAuth traffic: every URL
 // is checked against allowedDomains, and every address at dial time, so
 // metadata, endpoints and redirects cannot reach private networks. The
-// admin-configured server's own host (serverURL, when it has no
-// placeholders) may be private: its metadata lives there. extra headers
+// hosts of admin-configured URLs (adminURLs: the server's own, where its
+// metadata lives, and configured endpoints) may be private. extra headers
 // (oauth_headers) go with every request.
-func (g *urlGuard) client(serverURL string, extra map[string]string) *http.Client {
+func (g *urlGuard) client(extra map[string]string, admin ...string) *http.Client {
 	var trusted []string
-	if u, err := url.Parse(serverURL); err == nil && !strings.Contains(serverURL, "{{") {
-		trusted = append(trusted, u.Hostname())
+	for _, a := range admin {
+		if u, err := url.Parse(a); err == nil && u.Hostname() != "" && !slices.Contains(trusted, u.Hostname()) {
+			trusted = append(trusted, u.Hostname())
+		}
 	}
 	c := ssrf.NewClient(g.policy(trusted...))
 	inner := c.Transport
 	c.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		if err := g.allows(r.URL); err != nil && !(len(trusted) > 0 && strings.EqualFold(r.URL.Hostname(), trusted[0])) {
+		if err := g.allows(r.URL); err != nil && !slices.ContainsFunc(trusted, func(h string) bool { return strings.EqualFold(r.URL.Hostname(), h) }) {
 			return nil, err
 		}
 		if len(extra) > 0 {

@@ -363,3 +363,97 @@ func TestUpstreamOAuthSSRF(t *testing.T) {
 		})
 	}
 }
+
+// The callback of an authorization started at one replica may reach
+// another (one public callback URL behind a load balancer): the pending
+// authorization lives in the shared store, so either replica completes it,
+// once. The replica that started it notices and connects.
+func TestUpstreamOAuthCallbackAtAnotherReplica(t *testing.T) {
+	clk := &clock{}
+	up := newOAuthUpstream(t, clk)
+	p := filepath.Join(t.TempDir(), "shared.db")
+	opts := func(st store.Store, id string) *hub.Options {
+		return &hub.Options{Store: st, Now: clk.now, OAuthRedirectURL: "http://sb.example/oauth/callback",
+			AllowedDomains: []string{"localhost"}, ReplicaID: id}
+	}
+	h1, _ := newHub(t, opts(openStore(t, p), "one"), oauthServer(up))
+	h2, _ := newHub(t, opts(openStore(t, p), "two"), oauthServer(up))
+	c1, c2 := conn(t, h1, "gh"), conn(t, h2, "gh")
+	waitFor(t, 10*time.Second, "OAuth to be detected", func() bool { return c1.UserScoped() && c2.UserScoped() })
+	ctx := t.Context()
+
+	authURL := needsAuth(t, c1, "dave")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(authURL + "&login_hint=dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	callback := resp.Header.Get("Location")
+	if _, err := h2.HandleOAuthCallback(ctx, "erin", callback); !errors.Is(err, hub.ErrUnknownState) {
+		t.Errorf("another user completing dave's authorization at replica two: %v, want ErrUnknownState", err)
+	}
+	if server, err := h2.HandleOAuthCallback(ctx, "", callback); err != nil || server != "gh" {
+		t.Fatalf("callback at replica two: %q, %v", server, err)
+	}
+	for _, h := range []*hub.Hub{h1, h2} {
+		if _, err := h.HandleOAuthCallback(ctx, "", callback); !errors.Is(err, hub.ErrUnknownState) {
+			t.Errorf("the same callback again: %v, want ErrUnknownState", err)
+		}
+	}
+	// The replay did not disturb the authorization it repeated.
+	if st, _ := h2.StatusFor(ctx, "dave", "gh"); st.Authorization != hub.AuthAuthorized {
+		t.Errorf("replica two after the replay: %s, want %s", st.Authorization, hub.AuthAuthorized)
+	}
+	// Replica one, where dave started, reports him authorized and connects.
+	waitFor(t, 10*time.Second, "replica one to see the authorization", func() bool {
+		st, _ := h1.StatusFor(ctx, "dave", "gh")
+		return st.Authorization == hub.AuthAuthorized && st.State == hub.StateConnected
+	})
+	dave := hub.WithUser(ctx, "dave")
+	for _, c := range []*hub.Conn{c1, c2} {
+		if who, err := call(dave, c, "whoami", nil); err != nil || who != "dave" {
+			t.Fatalf("dave's call: %q, %v", who, err)
+		}
+	}
+}
+
+// oauth.authorization_url and token_url in the config replace discovery:
+// the upstream's metadata names an authorization server that does not
+// answer, and the flow still works through the configured endpoints.
+func TestUpstreamOAuthConfiguredEndpoints(t *testing.T) {
+	clk := &clock{}
+	up := newOAuthUpstream(t, clk)
+	up.asURL = "http://127.0.0.9:1" // nothing listens there
+	st := openStore(t, filepath.Join(t.TempDir(), "sb.db"))
+	srv := oauthServer(up)
+	srv.OAuth = &config.OAuth{
+		AuthorizationURL: up.issuer + "/authorize", TokenURL: up.issuer + "/token", RevocationEndpoint: up.issuer + "/revoke",
+		ClientID: "configured-client", TokenExchangeMethod: "default_post",
+	}
+	h, _ := newHub(t, &hub.Options{Store: st, Now: clk.now, OAuthRedirectURL: "http://sb.example/oauth/callback"}, srv)
+	c := conn(t, h, "gh")
+	authURL := needsAuth(t, c, "frank")
+	if !strings.HasPrefix(authURL, up.issuer+"/authorize?") || !strings.Contains(authURL, "client_id=configured-client") {
+		t.Fatalf("authorization URL %s: want the configured endpoint and client", authURL)
+	}
+	authorizeAs(t, h, "frank", authURL)
+	frank := hub.WithUser(t.Context(), "frank")
+	if who, err := call(frank, c, "whoami", nil); err != nil || who != "frank" {
+		t.Fatalf("frank's call: %q, %v", who, err)
+	}
+	clk.advance(2 * time.Hour)
+	if who, err := call(frank, c, "whoami", nil); err != nil || who != "frank" {
+		t.Fatalf("frank's call after expiry: %q, %v", who, err)
+	}
+	if n := up.refreshCount(); n != 1 {
+		t.Errorf("%d refreshes at the configured token endpoint, want 1", n)
+	}
+	if err := h.DeleteCredentials(t.Context(), "frank", "gh"); err != nil {
+		t.Fatal(err)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if len(up.revoked) == 0 {
+		t.Error("nothing was revoked at the configured revocation endpoint")
+	}
+}

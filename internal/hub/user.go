@@ -101,11 +101,15 @@ func (c *Conn) existingUserConn(user string) *Conn {
 // Warm starts connecting a user's connection in the background if it has
 // never connected, so that its catalog is there when the user lists tools.
 // It does nothing for a connection that is connected, connecting, waiting
-// for authorization or for variables, or for an app-level one.
+// for variables or for an authorization (unless that completed at another
+// replica), or for an app-level one.
 func (c *Conn) Warm() {
 	if c.user == "" || c.secondary {
 		return
 	}
+	ctx, cancel := context.WithTimeout(c.hub.ctx, 5*time.Second)
+	c.authorizedElsewhere(ctx)
+	cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cs != nil || c.connecting != nil || c.catalog != nil || c.failures > 0 || c.state != StateDisconnected || c.authState == AuthNeedsAuthorization {

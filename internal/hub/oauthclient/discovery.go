@@ -46,11 +46,15 @@ type discovery struct {
 	resource string            // RFC 8707 resource to request tokens for
 	as       *ServerMetadata
 	legacy   bool // endpoints guessed (2025-03-26 fallback), issuer unverified
+	static   bool // endpoints configured (Options.TokenURL), no metadata, no issuer
 }
 
 // discover finds the protected resource metadata and the authorization
 // server metadata (MCP 2025-11-25 §Authorization Server Discovery).
 func (c *Client) discover(ctx context.Context, chs []challenge) (*discovery, error) {
+	if c.opts.TokenURL != "" {
+		return c.staticDiscovery(), nil
+	}
 	prm, err := c.resourceMetadata(ctx, challengeParam(chs, "resource_metadata"))
 	if err != nil {
 		return nil, err
@@ -88,6 +92,30 @@ func (c *Client) discover(ctx context.Context, chs []challenge) (*discovery, err
 	}
 	d.as = as
 	return d, nil
+}
+
+// staticDiscovery describes the configured endpoints (Options.TokenURL).
+func (c *Client) staticDiscovery() *discovery {
+	return &discovery{
+		resource: c.server.String(),
+		static:   true,
+		as: &ServerMetadata{
+			AuthorizationEndpoint:         c.opts.AuthorizationURL,
+			TokenEndpoint:                 c.opts.TokenURL,
+			RevocationEndpoint:            c.opts.RevocationURL,
+			CodeChallengeMethodsSupported: []string{"S256"},
+		},
+	}
+}
+
+// audience is what client assertions and token exchanges name as the
+// authorization server: its issuer or, for configured endpoints whose
+// issuer is unknown, the token endpoint (RFC 7523 §3 allows either).
+func (d *discovery) audience() string {
+	if d.as.Issuer == "" {
+		return d.as.TokenEndpoint
+	}
+	return d.as.Issuer
 }
 
 // resourceMetadata fetches protected resource metadata from the URL a

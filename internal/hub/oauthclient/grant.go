@@ -39,6 +39,60 @@ type pendingAuth struct {
 	created  time.Time
 }
 
+// PendingAuthorization is an authorization code flow waiting for its
+// callback, as a PendingStore keeps it: everything needed to redeem the
+// code, so that any process sharing the store can complete the flow. It
+// holds the PKCE verifier, so the store must keep it secret.
+type PendingAuthorization struct {
+	State       string            `json:"state"`
+	Verifier    string            `json:"verifier"`
+	RedirectURL string            `json:"redirect_url"`
+	Resource    string            `json:"resource"`
+	Server      *ServerMetadata   `json:"server"`
+	ResourceMD  *ResourceMetadata `json:"resource_metadata,omitempty"`
+	Legacy      bool              `json:"legacy,omitempty"`
+	Static      bool              `json:"static,omitempty"`
+	ClientID    string            `json:"client_id"`
+	Scopes      []string          `json:"scopes,omitempty"`
+	Created     time.Time         `json:"created"`
+}
+
+// PendingStore keeps authorizations that wait for their callback, by
+// state, so that the callback may reach any process sharing the store.
+type PendingStore interface {
+	// SavePending stores p until expires.
+	SavePending(ctx context.Context, p *PendingAuthorization, expires time.Time) error
+	// TakePending returns and deletes the authorization of state; nil if
+	// there is none (unknown, expired, or taken by another caller).
+	TakePending(ctx context.Context, state string) (*PendingAuthorization, error)
+}
+
+func (pa *pendingAuth) export(redirect string) *PendingAuthorization {
+	return &PendingAuthorization{
+		State: pa.state, Verifier: pa.verifier, RedirectURL: redirect, Resource: pa.d.resource,
+		Server: pa.d.as, ResourceMD: pa.d.prm, Legacy: pa.d.legacy, Static: pa.d.static,
+		ClientID: pa.id.clientID, Scopes: pa.scopes, Created: pa.created,
+	}
+}
+
+// importPending rebuilds a pending authorization another process (or this
+// one) stored. The client identity is resolved again, as it holds secrets
+// the record does not; it must be the one the flow started with.
+func (c *Client) importPending(ctx context.Context, p *PendingAuthorization) (*pendingAuth, error) {
+	if p.Server == nil || p.RedirectURL != c.opts.RedirectURL {
+		return nil, ErrStateMismatch
+	}
+	d := &discovery{prm: p.ResourceMD, resource: p.Resource, as: p.Server, legacy: p.Legacy, static: p.Static}
+	id, err := c.identityFor(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if id.clientID != p.ClientID {
+		return nil, fmt.Errorf("the client registration changed during the authorization: %w", ErrStateMismatch)
+	}
+	return &pendingAuth{state: p.State, verifier: p.Verifier, d: d, id: id, scopes: p.Scopes, created: p.Created}, nil
+}
+
 // pendingTTL bounds how long an authorization URL stays usable.
 const pendingTTL = 10 * time.Minute
 
@@ -70,6 +124,12 @@ func (c *Client) authorizationCode(ctx context.Context, d *discovery, scopes []s
 	authURL, err := c.authURL(pa)
 	if err != nil {
 		return nil, err
+	}
+	if c.opts.Authorize == nil && c.opts.Pending != nil {
+		if err := c.opts.Pending.SavePending(ctx, pa.export(c.opts.RedirectURL), pa.created.Add(pendingTTL)); err != nil {
+			return nil, fmt.Errorf("save pending authorization: %w", err)
+		}
+		return nil, &AuthorizationRequiredError{URL: authURL}
 	}
 	if c.opts.Authorize == nil {
 		c.mu.Lock()
@@ -122,11 +182,10 @@ func (c *Client) HandleCallback(ctx context.Context, callbackURL string) error {
 	if err != nil {
 		return fmt.Errorf("callback: %w", err)
 	}
-	state := u.Query().Get("state")
-	c.mu.Lock()
-	pa := c.pending[state]
-	delete(c.pending, state)
-	c.mu.Unlock()
+	pa, err := c.takePending(ctx, u.Query().Get("state"))
+	if err != nil {
+		return err
+	}
 	if pa == nil || c.now().Sub(pa.created) > pendingTTL {
 		return ErrStateMismatch
 	}
@@ -139,8 +198,32 @@ func (c *Client) HandleCallback(ctx context.Context, callbackURL string) error {
 	return c.setToken(ctx, t)
 }
 
+// takePending returns and forgets the authorization of state, from
+// Options.Pending when set, else from memory; nil if there is none.
+func (c *Client) takePending(ctx context.Context, state string) (*pendingAuth, error) {
+	if state == "" {
+		return nil, nil
+	}
+	if c.opts.Pending == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		pa := c.pending[state]
+		delete(c.pending, state)
+		return pa, nil
+	}
+	p, err := c.opts.Pending.TakePending(ctx, state)
+	if err != nil {
+		return nil, fmt.Errorf("load pending authorization: %w", err)
+	}
+	if p == nil || p.State != state {
+		return nil, nil
+	}
+	return c.importPending(ctx, p)
+}
+
 // OwnsState reports whether state belongs to an authorization this client
-// started and has not completed, for routing a shared callback URL.
+// started and has not completed, for routing a shared callback URL. With
+// Options.Pending set the store routes callbacks, and it reports false.
 func (c *Client) OwnsState(state string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -161,6 +244,8 @@ func (c *Client) finishAuthorization(ctx context.Context, pa *pendingAuth, callb
 	// recorded issuer; required when the server advertises it.
 	iss, hasIss := q["iss"]
 	switch {
+	case pa.d.static:
+		// Configured endpoints: no issuer to compare with.
 	case hasIss && iss[0] != pa.d.as.Issuer:
 		return nil, fmt.Errorf("%w: authorization response iss %q, want %q", ErrIssuerMismatch, iss[0], pa.d.as.Issuer)
 	case !hasIss && pa.d.as.AuthorizationResponseIssParamSupported:
@@ -276,7 +361,7 @@ func (c *Client) enterprise(ctx context.Context, d *discovery, scopes []string) 
 		"requested_token_type": {tokenTypeIDJAG},
 		"subject_token":        {idToken},
 		"subject_token_type":   {tokenTypeIDToken},
-		"audience":             {d.as.Issuer},
+		"audience":             {d.audience()},
 		"resource":             {d.resource},
 	}
 	if len(scopes) > 0 {
@@ -329,7 +414,7 @@ type tokenResponse struct {
 // DPoP proof where tokens are DPoP-bound.
 func (c *Client) tokenRequest(ctx context.Context, d *discovery, id *identity, form url.Values) (*Token, error) {
 	dpop := c.dpopFor(d)
-	resp, err := c.postToken(ctx, d.as.TokenEndpoint, d.as.Issuer, id, form, dpop)
+	resp, err := c.postToken(ctx, d.as.TokenEndpoint, d.audience(), id, form, dpop)
 	if err != nil {
 		return nil, err
 	}

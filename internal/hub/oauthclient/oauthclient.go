@@ -135,6 +135,19 @@ type Options struct {
 	// challenge's, then the protected resource's, then the authorization
 	// server's.
 	Scopes []string
+	// AuthorizationURL and TokenURL are the authorization server's
+	// endpoints as configured (LibreChat's oauth.authorization_url and
+	// token_url), used instead of discovery: no metadata is fetched, the
+	// resource is the server URL, S256 is assumed, and since the issuer is
+	// unknown an iss in the authorization response is not checked (RFC 9207
+	// needs a known issuer). Empty TokenURL: endpoints are discovered. The
+	// authorization code grant needs both.
+	AuthorizationURL string
+	TokenURL         string
+	// RevocationURL is the RFC 7009 revocation endpoint. Empty: the
+	// discovered revocation_endpoint; with static endpoints, none (tokens
+	// are only forgotten).
+	RevocationURL string
 	// Audience is sent as the audience parameter in authorization and
 	// token requests. Empty: not sent.
 	Audience string
@@ -165,6 +178,10 @@ type Options struct {
 	Registrations Registrations
 	// Tokens keeps the token. Nil: in memory.
 	Tokens TokenStore
+	// Pending keeps authorizations that wait for their callback, so that
+	// HandleCallback works in any process sharing it. Nil: in this Client's
+	// memory only.
+	Pending PendingStore
 	// Lock serializes renewals across processes sharing Tokens; after
 	// taking it the client reloads the token from Tokens. Nil: renewals are
 	// serialized within this Client only.
@@ -294,6 +311,19 @@ func New(serverURL string, opts *Options) (*Client, error) {
 		}
 	default:
 		return nil, fmt.Errorf("oauthclient: unknown grant %d", o.Grant)
+	}
+	for _, e := range []struct{ name, url string }{{"AuthorizationURL", o.AuthorizationURL}, {"TokenURL", o.TokenURL}, {"RevocationURL", o.RevocationURL}} {
+		if e.url != "" {
+			if err := checkURL(e.url); err != nil {
+				return nil, fmt.Errorf("oauthclient: %s: %w", e.name, err)
+			}
+		}
+	}
+	if o.AuthorizationURL != "" && o.TokenURL == "" {
+		return nil, errors.New("oauthclient: AuthorizationURL needs TokenURL")
+	}
+	if o.TokenURL != "" && o.AuthorizationURL == "" && o.Grant == GrantAuthorizationCode {
+		return nil, errors.New("oauthclient: TokenURL needs AuthorizationURL for the authorization code grant")
 	}
 	if o.ClientMetadataURL != "" {
 		cu, err := url.Parse(o.ClientMetadataURL)

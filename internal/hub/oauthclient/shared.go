@@ -44,9 +44,9 @@ func (c *Client) lockShared(ctx context.Context) (unlock func(), err error) {
 }
 
 // Revoke revokes the client's refresh and access tokens at the
-// authorization server (RFC 7009) and forgets them. endpoint overrides the
-// revocation_endpoint of the server's metadata; with neither, the tokens are
-// only forgotten. The token is forgotten even when revocation fails.
+// authorization server (RFC 7009) and forgets them. endpoint overrides
+// Options.RevocationURL, which overrides the revocation_endpoint of the
+// server's metadata; with none, the tokens are only forgotten. The token is forgotten even when revocation fails.
 func (c *Client) Revoke(ctx context.Context, endpoint string) error {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
@@ -59,6 +59,9 @@ func (c *Client) Revoke(ctx context.Context, endpoint string) error {
 	}
 	var errs []error
 	d, derr := c.discoverCached(ctx)
+	if endpoint == "" {
+		endpoint = c.opts.RevocationURL
+	}
 	if endpoint == "" && derr == nil {
 		endpoint = d.as.RevocationEndpoint
 	}
@@ -74,9 +77,9 @@ func (c *Client) Revoke(ctx context.Context, endpoint string) error {
 			// the access tokens of its grant where the server supports it;
 			// the access token is revoked as well for servers that do not.
 			if t.RefreshToken != "" {
-				errs = append(errs, c.revokeOne(ctx, endpoint, d.as.Issuer, id, t.RefreshToken, "refresh_token"))
+				errs = append(errs, c.revokeOne(ctx, endpoint, d.audience(), id, t.RefreshToken, "refresh_token"))
 			}
-			errs = append(errs, c.revokeOne(ctx, endpoint, d.as.Issuer, id, t.AccessToken, "access_token"))
+			errs = append(errs, c.revokeOne(ctx, endpoint, d.audience(), id, t.AccessToken, "access_token"))
 		}
 	}
 	errs = append(errs, c.Forget(ctx))
