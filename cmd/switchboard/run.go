@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -441,8 +442,13 @@ func cmdServers(ctx context.Context, args []string, e *env) error {
 	}
 	defer a.close()
 	st := a.hub.Statuses()
+	// Which built-in tools the configuration leaves out, and why. The
+	// sign-in dependent hook is assumed present, as it is under serve.
+	topts := toolOptions(a.cfg, nil)
+	topts.ProviderToken = func(context.Context, string, string) (string, error) { return "", nil }
+	missing := tools.Unavailable(topts)
 	if *asJSON {
-		return writeJSON(e.stdout, map[string]any{"servers": st})
+		return writeJSON(e.stdout, map[string]any{"servers": st, "unavailableTools": missing})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tTRANSPORT\tSTATE\tTOOLS\tRESOURCES\tPROMPTS\tDETAIL")
@@ -457,6 +463,17 @@ func cmdServers(ctx context.Context, args []string, e *env) error {
 	for _, s := range st {
 		if len(s.StderrTail) > 0 && s.State != hub.StateConnected {
 			fmt.Fprintf(e.stdout, "\n%s stderr (last lines):\n  %s\n", s.Name, strings.Join(s.StderrTail, "\n  "))
+		}
+	}
+	if len(missing) > 0 {
+		names := make([]string, 0, len(missing))
+		for n := range missing {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		fmt.Fprintln(e.stdout, "\nbuilt-in tools not offered:")
+		for _, n := range names {
+			fmt.Fprintf(e.stdout, "  %s: %s\n", n, missing[n])
 		}
 	}
 	return nil
