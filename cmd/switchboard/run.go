@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/hub"
 	"github.com/switchboard-mcp/switchboard/internal/tools"
 	"github.com/switchboard-mcp/switchboard/internal/web"
+	"github.com/switchboard-mcp/switchboard/internal/web/ui"
 )
 
 // env is the process environment, injected so that tests can run commands
@@ -314,14 +315,14 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 			_, allow := accessFor(cfg, hubRef)(r)
 			return allow(server)
 		}})
-		mux.Handle("/api/", as.ProtectAPI(api.Handler()))
+		mux.Handle("/api/", as.ProtectAPIOrSession(api.Handler()))
 		host, err := newAgentHost(cfg, a, newAgentStores(st.store), visibleFor(cfg, st.store), logger)
 		if err != nil {
 			a.close()
 			return err
 		}
 		defer host.Close()
-		ah := as.ProtectAPI(host.Handler(&agent.HandlerOptions{User: func(r *http.Request) (string, bool) {
+		ah := as.ProtectAPIOrSession(host.Handler(&agent.HandlerOptions{User: func(r *http.Request) (string, bool) {
 			p, ok := authserver.UserFrom(r.Context())
 			if !ok {
 				return "", false
@@ -331,6 +332,13 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		for _, p := range agentRoutes {
 			mux.Handle(p, ah)
 		}
+		// The chat UI, for signed-in browsers (not in --insecure-no-auth
+		// mode: there is no browser session, so no CSRF protection).
+		chatTools := agent.NewHubTools(a.hub)
+		chatTools.Visible = visibleFor(cfg, st.store)
+		chatUI := ui.Handler(&ui.Options{Session: as.BrowserSession, ChatServers: chatTools.Servers, Logger: logger})
+		mux.Handle("/chat", chatUI)
+		mux.Handle("/chat/", chatUI)
 		mux.Handle(oauthCallbackPath, api.OAuthCallback())
 		mux.Handle("/", as.Handler())
 		sctx, cancel := context.WithCancel(ctx)

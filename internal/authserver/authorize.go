@@ -58,6 +58,11 @@ type pendingAuth struct {
 	Scopes        []string `json:"scopes"`
 	CSRF          string   `json:"csrf"`
 	Session       string   `json:"session"` // hash of the browser session it belongs to
+	// Browser marks a sign-in to Switchboard's own pages (GET /login):
+	// there is no client, and the browser returns to Next, a path on this
+	// origin, or to a "signed in" page when Next is empty.
+	Browser bool   `json:"browser,omitempty"`
+	Next    string `json:"next,omitempty"`
 }
 
 // upstreamLogin is a sign-in at an identity provider in flight, keyed by
@@ -126,6 +131,11 @@ func (s *Server) newSession(w http.ResponseWriter, r *http.Request, oldKey, user
 type authzError struct{ code, description string }
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e authzError) {
+	if redirectURI == "" {
+		// A browser sign-in has no client to tell.
+		s.errorPage(w, r, http.StatusForbidden, e.description)
+		return
+	}
 	q := url.Values{"error": {e.code}}
 	if e.description != "" {
 		q.Set("error_description", e.description)
@@ -366,7 +376,7 @@ func (s *Server) renderPending(w http.ResponseWriter, r *http.Request, status in
 		}
 	}
 	d := &pageData{
-		Page: page, RID: rid, CSRF: p.CSRF, ClientName: p.ClientName, RedirectHost: host,
+		Page: page, Browser: p.Browser, RID: rid, CSRF: p.CSRF, ClientName: p.ClientName, RedirectHost: host,
 		Resource: p.Resource, Scopes: p.Scopes, Local: s.local, Error: errMsg, Username: username,
 	}
 	for _, pr := range s.provOrder {
@@ -434,6 +444,10 @@ func (s *Server) take(w http.ResponseWriter, r *http.Request, rid string) bool {
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	rid, p, _, sess, ok := s.pendingFromForm(w, r)
 	if !ok {
+		return
+	}
+	if p.Browser {
+		s.errorPage(w, r, http.StatusBadRequest, "There is nothing to consent to.")
 		return
 	}
 	action := r.PostForm.Get("action")
@@ -639,8 +653,13 @@ func (s *Server) linkUser(ctx context.Context, provider string, id *idp.Identity
 	return nil, errors.New("identity link kept conflicting")
 }
 
-// finish remembers consent and issues the authorization code.
+// finish remembers consent and issues the authorization code, or ends a
+// browser sign-in.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, p *pendingAuth, userID string) {
+	if p.Browser {
+		s.signedIn(w, r, p.Next)
+		return
+	}
 	ctx := r.Context()
 	now := s.now()
 	if err := s.st.SaveConsent(ctx, &store.Consent{

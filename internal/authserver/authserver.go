@@ -4,7 +4,9 @@
 // Documents), sign-in with local accounts or identity providers, consent,
 // authorization codes with PKCE S256 (RFC 7636) bound to a resource (RFC
 // 8707), ES256 JWT access tokens with rotating refresh tokens, revocation
-// (RFC 7009), personal API keys, and the users' identity-provider tokens.
+// (RFC 7009), personal API keys, browser sessions for Switchboard's own pages
+// (GET /login?next=, ProtectAPIOrSession), and the users' identity-provider
+// tokens.
 //
 // cmd/switchboard and web import it; it imports store, secrets, ssrf,
 // ratelimit and its own idp sub-package.
@@ -209,6 +211,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /authorize", s.handleAuthorize)
 	mux.HandleFunc("POST /authorize/consent", s.handleConsent)
+	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLocalLogin)
 	mux.HandleFunc("POST /login/{provider}", s.handleProviderLogin)
 	mux.HandleFunc("GET /login/{provider}/callback", s.handleProviderCallback)

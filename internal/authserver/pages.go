@@ -45,6 +45,9 @@ var messages = map[string]map[string]string{
 		"throttled":     "Too many failed attempts. Try again later.",
 		"setup_done":    "The administrator account was created. You can now sign in from your MCP client.",
 		"denied":        "Access was denied.",
+		"signin":        "Sign in",
+		"signin_with":   "Continue with %s",
+		"signed_in":     "You are signed in.",
 	},
 	"ko": {
 		"title_signin":  "Switchboard 로그인",
@@ -71,6 +74,9 @@ var messages = map[string]map[string]string{
 		"throttled":     "실패한 시도가 너무 많습니다. 나중에 다시 시도하세요.",
 		"setup_done":    "관리자 계정을 만들었습니다. 이제 MCP 클라이언트에서 로그인할 수 있습니다.",
 		"denied":        "접근이 거부되었습니다.",
+		"signin":        "로그인",
+		"signin_with":   "%s(으)로 계속",
+		"signed_in":     "로그인했습니다.",
 	},
 }
 
@@ -102,6 +108,7 @@ func pageLang(r *http.Request) string {
 
 type pageData struct {
 	Page, Lang, Title, Message, Error string
+	Browser                           bool // sign-in to Switchboard's own pages, no client
 	RID, CSRF                         string
 	ClientName, RedirectHost          string
 	Resource, Username                string

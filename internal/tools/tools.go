@@ -23,6 +23,8 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/hub"
 )
 
 // UserMetaKey is the _meta key of a tools/call request that holds the
@@ -138,7 +140,7 @@ func NewServer(opts *Options) *mcp.Server {
 	o := opts.withDefaults()
 	s := mcp.NewServer(&mcp.Implementation{Name: "switchboard", Title: "Switchboard built-in tools", Version: o.Version}, &mcp.ServerOptions{
 		Instructions: "Built-in tools of Switchboard. Use get_current_time whenever an answer depends on today's date or the current time (e.g. 'in 3 days', 'tomorrow at 3pm').",
-		Logger:       o.Logger,
+		Logger:       hub.SDKLogger(o.Logger),
 	})
 	b := build(o)
 	for _, add := range b.add {
