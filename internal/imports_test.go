@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"cmd/switchboard":     {"*"},
 	"internal/web":        {"internal/hub", "internal/agent", "internal/authserver"},
 	"internal/agent":      {"internal/llm", "internal/hub"},
-	"internal/gateway":    {"internal/hub"},
+	"internal/gateway":    {"internal/hub", "internal/cluster"},
 	"internal/bench":      {"internal/config", "internal/hub", "internal/gateway", "internal/tools"},
 	"internal/hub":        {"internal/config", "internal/secrets", "internal/ssrf", "internal/store"},
 	"internal/tools":      {"internal/config", "internal/hub", "internal/ssrf"},
@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/authserver": {"internal/secrets", "internal/ssrf", "internal/store", "internal/ratelimit"},
 	"internal/ssrf":       {},
 	"internal/ratelimit":  {},
+	"internal/cluster":    {},
 }
 
 func TestImportDirection(t *testing.T) {

@@ -11,17 +11,17 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/ratelimit"
 )
 
-func TestNewLimiter(t *testing.T) {
+func TestNewShared(t *testing.T) {
 	ctx := context.Background()
 	t.Run("no redis", func(t *testing.T) {
-		l, closeL, err := newLimiter(ctx, &config.Config{})
-		if err != nil || l != nil || closeL == nil {
-			t.Fatalf("newLimiter without redis.url = %v, %v; want nil, a close func, nil", l, err)
+		s, err := newShared(ctx, &config.Config{ReplicaURL: "http://10.0.0.5:8080"})
+		if err != nil || s.limiter != nil || s.sessions != nil {
+			t.Fatalf("newShared without redis.url = %+v, %v; want no limiter, no sessions, nil", s, err)
 		}
-		closeL()
+		s.close()
 	})
 	t.Run("unreachable", func(t *testing.T) {
-		_, _, err := newLimiter(ctx, &config.Config{Redis: config.Redis{URL: "redis://:secret@127.0.0.1:1/0"}})
+		_, err := newShared(ctx, &config.Config{Redis: config.Redis{URL: "redis://:secret@127.0.0.1:1/0"}})
 		if err == nil || !strings.Contains(err.Error(), "redis at 127.0.0.1:1 (redis.url) does not answer") {
 			t.Errorf("err = %v; want one naming the address", err)
 		}
@@ -34,11 +34,15 @@ func TestNewLimiter(t *testing.T) {
 		if u == "" {
 			t.Skip("set SWITCHBOARD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to connect to Redis")
 		}
-		l, closeL, err := newLimiter(ctx, &config.Config{Redis: config.Redis{URL: u}})
+		s, err := newShared(ctx, &config.Config{Redis: config.Redis{URL: u}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer closeL()
+		defer s.close()
+		if s.sessions != nil {
+			t.Error("a session directory without server.replicaURL")
+		}
+		l := s.limiter
 		key := "test:newlimiter:" + time.Now().Format(time.RFC3339Nano)
 		defer l.(ratelimit.Failures).Reset(ctx, key)
 		if ok, _, err := l.Allow(ctx, key, 1, time.Second); err != nil || !ok {
@@ -46,6 +50,14 @@ func TestNewLimiter(t *testing.T) {
 		}
 		if ok, _, err := l.Allow(ctx, key, 1, time.Second); err != nil || ok {
 			t.Errorf("second Allow = %v, %v; want false", ok, err)
+		}
+		withReplica, err := newShared(ctx, &config.Config{Redis: config.Redis{URL: u}, ReplicaURL: "http://10.0.0.5:8080"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer withReplica.close()
+		if withReplica.sessions == nil {
+			t.Error("no session directory with redis.url and server.replicaURL")
 		}
 	})
 }

@@ -290,24 +290,24 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 			return err
 		}
 		defer st.close()
-		lim, closeLim, err := newLimiter(ctx, cfg)
+		sh, err := newShared(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		defer closeLim()
-		st.limiter = lim
+		defer sh.close()
+		st.limiter = sh.limiter
 		base := issuer(cfg, ln.Addr().String())
 		as, err := newAuthServer(ctx, cfg, st, base, logger)
 		if err != nil {
 			return err
 		}
 		var hubRef *hub.Hub
-		a = newApp(cfg, logger, e, toolOptions(cfg, as), &gateway.Options{
+		a = newApp(cfg, logger, e, toolOptions(cfg, as), sessionOptions(&gateway.Options{
 			UserOf: userOf,
 			Access: func(r *http.Request) (string, func(string) bool) { return accessFor(cfg, hubRef)(r) },
-		}, hubOptions(st, as, base))
+		}, cfg, st, sh), hubOptions(st, as, base))
 		hubRef = a.hub
-		gw := as.Protect(a.gw.Handler())
+		gw := a.gw.AcceptForwarded(as.Protect(a.gw.Handler()))
 		for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
 			mux.Handle(p, gw)
 		}
@@ -340,6 +340,7 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		mux.Handle("/chat", chatUI)
 		mux.Handle("/chat/", chatUI)
 		mux.Handle(oauthCallbackPath, api.OAuthCallback())
+		mux.Handle(clientMetadataPath, clientMetadata(base))
 		mux.Handle("/", as.Handler())
 		sctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/switchboard-mcp/switchboard/internal/authserver"
 	"github.com/switchboard-mcp/switchboard/internal/authserver/idp"
+	"github.com/switchboard-mcp/switchboard/internal/cluster"
 	"github.com/switchboard-mcp/switchboard/internal/config"
+	"github.com/switchboard-mcp/switchboard/internal/gateway"
 	"github.com/switchboard-mcp/switchboard/internal/hub"
 	"github.com/switchboard-mcp/switchboard/internal/ratelimit"
 	"github.com/switchboard-mcp/switchboard/internal/secrets"
@@ -33,7 +36,7 @@ type state struct {
 	keyFile string
 	keys    *secrets.Keyring
 	store   store.Store
-	limiter ratelimit.Limiter // from newLimiter; nil: each replica counts on its own
+	limiter ratelimit.Limiter // from newShared; nil: each replica counts on its own
 }
 
 func (s *state) close() {
@@ -135,18 +138,32 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st *state, base stri
 	})
 }
 
-// newLimiter connects to cfg.Redis.URL for the rate limits the replicas
-// share, and checks that Redis answers; without a URL it returns nil, and
-// each replica limits on its own. close releases the connections; it is
-// never nil.
-func newLimiter(ctx context.Context, cfg *config.Config) (ratelimit.Limiter, func(), error) {
+// shared is what the replicas share through Redis, over one client.
+type shared struct {
+	limiter  ratelimit.Limiter // nil: each replica counts on its own
+	sessions cluster.Directory // nil: a stateful session is served only by the replica that opened it
+	client   *redis.Client     // nil without redis.url
+}
+
+func (s *shared) close() {
+	if s.client != nil {
+		s.client.Close()
+	}
+}
+
+// newShared connects to cfg.Redis.URL, and checks that Redis answers, for
+// the rate limits the replicas share and, when server.replicaURL says where
+// the other replicas reach this one, the directory of stateful MCP sessions.
+// Without a URL it returns a shared with neither, and each replica works
+// on its own.
+func newShared(ctx context.Context, cfg *config.Config) (*shared, error) {
 	if cfg.Redis.URL == "" {
-		return nil, func() {}, nil
+		return &shared{}, nil
 	}
 	opts, err := redis.ParseURL(cfg.Redis.URL)
 	if err != nil {
 		// go-redis's errors may quote the URL, password and all.
-		return nil, nil, errors.New("redis.url: not a Redis URL (want redis://[[user]:password@]host:port/db)")
+		return nil, errors.New("redis.url: not a Redis URL (want redis://[[user]:password@]host:port/db)")
 	}
 	// Let callers' deadlines cut a call short when Redis hangs, so that
 	// the limits fail open quickly (see authserver.Options.Limiter).
@@ -156,9 +173,28 @@ func newLimiter(ctx context.Context, cfg *config.Config) (ratelimit.Limiter, fun
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("redis at %s (redis.url) does not answer: %w", opts.Addr, err)
+		return nil, fmt.Errorf("redis at %s (redis.url) does not answer: %w", opts.Addr, err)
 	}
-	return ratelimit.NewRedis(c, nil), func() { c.Close() }, nil
+	s := &shared{client: c, limiter: ratelimit.NewRedis(c, nil)}
+	if cfg.ReplicaURL != "" {
+		s.sessions = cluster.NewRedis(c, nil)
+	}
+	return s, nil
+}
+
+// forwardMACPurpose separates the MACs of requests passed between replicas
+// from any other use of the key ring's MAC.
+const forwardMACPurpose = "gateway: forwarded request"
+
+// sessionOptions sets what the gateway needs to share stateful sessions
+// between replicas, when the replicas share Redis.
+func sessionOptions(o *gateway.Options, cfg *config.Config, st *state, sh *shared) *gateway.Options {
+	if sh.sessions == nil {
+		return o
+	}
+	o.Sessions, o.ReplicaURL = sh.sessions, cfg.ReplicaURL
+	o.SignForward = func(b []byte) []byte { return st.keys.MAC(forwardMACPurpose, b) }
+	return o
 }
 
 // toolOptions maps config onto the built-in tools and gives them the
@@ -241,7 +277,49 @@ func hubOptions(st *state, as *authserver.Server, base string) *hub.Options {
 			}
 			return hu, nil
 		},
+		ClientMetadataURL: clientMetadataURL(base),
 	}
+}
+
+// clientMetadataPath serves the Client ID Metadata Document that identifies
+// Switchboard to upstream authorization servers that accept one instead of
+// a registration.
+const clientMetadataPath = "/oauth/client-metadata.json"
+
+// clientMetadataURL is the document's URL, which is also the client_id. The
+// MCP authorization spec requires an https URL, so a plain-http public
+// address (local use) has none and upstream servers register Switchboard
+// dynamically instead.
+func clientMetadataURL(base string) string {
+	if !strings.HasPrefix(base, "https://") {
+		return ""
+	}
+	return base + clientMetadataPath
+}
+
+// clientMetadata serves the document (Client ID Metadata Documents draft:
+// client_id equals the document's URL; a public client using PKCE).
+func clientMetadata(base string) http.Handler {
+	doc := map[string]any{
+		"client_id":                  clientMetadataURL(base),
+		"client_name":                "Switchboard",
+		"client_uri":                 base,
+		"redirect_uris":              []string{base + oauthCallbackPath},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"response_types":             []string{"code"},
+		"token_endpoint_auth_method": "none",
+		"application_type":           "web",
+	}
+	body, _ := json.MarshalIndent(doc, "", "  ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if clientMetadataURL(base) == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Write(body)
+	})
 }
 
 func userOf(r *http.Request) string {

@@ -31,8 +31,9 @@ type Secrets struct {
 	KeyFile string // relative to the data directory; default "secrets.json"
 }
 
-// Redis is the redis section: the Redis that replicas share, for now for
-// rate limits. Without it each replica counts on its own.
+// Redis is the redis section: the Redis that replicas share, for rate
+// limits and, with server.replicaURL, the directory of stateful MCP
+// sessions. Without it each replica counts, and keeps sessions, on its own.
 type Redis struct {
 	// URL is redis://[[user]:password@]host[:port][/db], rediss:// for
 	// TLS, or unix:///path/to.sock; "" for none.

@@ -49,6 +49,7 @@ type Config struct {
 	Settings        Settings  // mcpSettings
 	Listen          string    // server.listen
 	PublicURL       string    // server.publicURL; "" when not set
+	ReplicaURL      string    // server.replicaURL: where other replicas reach this one; "" when not set
 	AllowedOrigins  []string  // server.allowedOrigins, added to the gateway's own origin
 	MaxRequestBytes int64     // server.maxRequestBytes
 	Timezone        string    // tools.timezone, an IANA zone name

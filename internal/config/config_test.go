@@ -225,6 +225,7 @@ func TestLoadJSON(t *testing.T) {
 		File:            file,
 		Listen:          "0.0.0.0:9090",
 		PublicURL:       "https://switchboard.example.com",
+		ReplicaURL:      "http://10.0.0.5:9090",
 		AllowedOrigins:  []string{"https://claude.ai"},
 		MaxRequestBytes: 1 << 20,
 		Timezone:        "UTC",
@@ -528,11 +529,12 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "server section values",
-			in:   "server:\n  listen: localhost\n  publicURL: example.com\n  allowedOrigins: [\"https://claude.ai/chat\"]\ntools:\n  timezone: Mars/Olympus\n",
+			in:   "server:\n  listen: localhost\n  publicURL: example.com\n  allowedOrigins: [\"https://claude.ai/chat\"]\n  replicaURL: http://10.0.0.5:8080/mcp\ntools:\n  timezone: Mars/Olympus\n",
 			want: "t.yaml:2:11: server.listen: missing port in address (want host:port, e.g. \"127.0.0.1:8080\")\n" +
 				"t.yaml:3:14: server.publicURL: URL must be absolute (start with http:// or https://)\n" +
 				"t.yaml:4:19: server.allowedOrigins: \"https://claude.ai/chat\" is not an origin: want scheme://host[:port] with no path\n" +
-				"t.yaml:6:13: tools.timezone: \"Mars/Olympus\" is not an IANA time zone name (e.g. \"Asia/Seoul\", \"UTC\")",
+				"t.yaml:5:15: server.replicaURL: want a base URL without a path, e.g. \"http://10.0.0.5:8080\"\n" +
+				"t.yaml:7:13: tools.timezone: \"Mars/Olympus\" is not an IANA time zone name (e.g. \"Asia/Seoul\", \"UTC\")",
 		},
 		{
 			name: "bad header name and stderr",

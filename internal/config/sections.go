@@ -87,7 +87,7 @@ func (d *decoder) settings(n ast.Node) Settings {
 	return s
 }
 
-var serverSectionKeys = []string{"listen", "publicURL", "allowedOrigins", "maxRequestBytes", "dataDir"}
+var serverSectionKeys = []string{"listen", "publicURL", "replicaURL", "allowedOrigins", "maxRequestBytes", "dataDir"}
 
 func (d *decoder) serverSection(c *Config, n ast.Node) {
 	fields, _ := d.mapping(n, "server")
@@ -115,6 +115,16 @@ func (d *decoder) serverSection(c *Config, n ast.Node) {
 				}
 			}
 			c.PublicURL = s
+		case "replicaURL":
+			s, ok := d.str(v, "server.replicaURL")
+			if ok && s != "" {
+				if msg := checkURL(s); msg != "" {
+					d.errorf(d.resolve(v), "server.replicaURL: %s", msg)
+				} else if u, _ := url.Parse(s); u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+					d.errorf(d.resolve(v), "server.replicaURL: want a base URL without a path, e.g. \"http://10.0.0.5:8080\"")
+				}
+			}
+			c.ReplicaURL = s
 		case "allowedOrigins":
 			origins, _ := d.strList(v, "server.allowedOrigins", false)
 			for _, o := range origins {

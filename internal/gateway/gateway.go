@@ -23,6 +23,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/yosida95/uritemplate/v3"
 
+	"github.com/switchboard-mcp/switchboard/internal/cluster"
 	"github.com/switchboard-mcp/switchboard/internal/hub"
 )
 
@@ -49,6 +50,27 @@ type Options struct {
 	// that is equal for requests with equal access (for example the sorted
 	// list of allowed servers). Nil: everyone may use every server.
 	Access func(r *http.Request) (key string, allow func(server string) bool)
+
+	// Sessions, with ReplicaURL and SignForward, shares stateful sessions
+	// between replicas behind one load balancer: every session this
+	// replica opens (streamable HTTP and legacy SSE) is claimed for it with
+	// its user, and a request for a session that another replica holds is
+	// passed to that replica. Wrap the protected handler in
+	// AcceptForwarded so that such requests are accepted. Nil: sessions
+	// are known only to the replica that opened them.
+	Sessions cluster.Directory
+	// ReplicaURL is this replica's internal base URL, where the other
+	// replicas reach it (e.g. "http://10.0.0.5:8080"). Required with
+	// Sessions.
+	ReplicaURL string
+	// SignForward authenticates the user and session of a request passed
+	// between replicas; every replica must compute the same MAC (for
+	// example secrets.Keyring.MAC with a fixed purpose over a shared key
+	// file). Required with Sessions.
+	SignForward func(data []byte) []byte
+	// ForwardTransport carries requests passed to other replicas. Nil:
+	// http.DefaultTransport.
+	ForwardTransport http.RoundTripper
 }
 
 // Gateway serves the hub's servers to MCP clients.
@@ -73,9 +95,12 @@ type Gateway struct {
 	owners   map[string]owner // downstream session id -> who opened it
 }
 
+// owner is what the gateway knows of a session it holds.
 type owner struct {
-	user string
-	seen time.Time
+	user    string
+	hkey    string // key in handlers of the SDK handler holding the session
+	seen    time.Time
+	claimed time.Time // last Claim in opts.Sessions; zero: not claimed
 }
 
 // New creates a gateway over h. Call Changed, ResourceUpdated and Log from
@@ -109,6 +134,10 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 	if u, err := url.Parse(g.opts.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
 		g.origins[u.Scheme+"://"+u.Host] = true
 	}
+	if g.opts.Sessions != nil && (g.opts.ReplicaURL == "" || g.opts.SignForward == nil) {
+		panic("gateway: Options.Sessions needs ReplicaURL and SignForward")
+	}
+	g.opts.ReplicaURL = strings.TrimRight(g.opts.ReplicaURL, "/")
 	g.agg = g.newView("", nil, false)
 	g.aggM = g.newView("", nil, true)
 	g.agg.sync()
@@ -325,15 +354,15 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 			writeJSONError(w, http.StatusNotFound, fmt.Sprintf("%v %q", hub.ErrUnknown, name))
 			return
 		}
-		if g.opts.UserOf != nil {
-			user := g.opts.UserOf(r)
-			if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
-				if !g.ownedBy(sid, user) {
-					writeJSONError(w, http.StatusNotFound, "session not found")
-					return
-				}
-			} else {
-				w = &sessionRecorder{ResponseWriter: w, record: func(sid string) { g.setOwner(sid, user) }}
+		hkey := handlerKey(name, sse, akey, vuser)
+		sid := sessionOf(r, sse)
+		if sid != "" {
+			if !g.ownedBy(sid, user) {
+				writeJSONError(w, http.StatusNotFound, "session not found")
+				return
+			}
+			if g.forward(w, r, sid, user, hkey) {
+				return
 			}
 		}
 		h, err := g.handler(r.Context(), name, sse, akey, allow, vuser)
@@ -345,13 +374,53 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 			writeJSONError(w, status, err.Error())
 			return
 		}
-		if g.opts.UserOf != nil {
-			if user := g.opts.UserOf(r); user != "" {
-				h = withUser(user, h)
-			}
-		}
-		h.ServeHTTP(w, r)
+		g.serve(w, r, h, sse, sid, user, hkey)
 	})
+}
+
+// sessionOf returns the session a request is for: its Mcp-Session-Id, or
+// for the legacy SSE transport the sessionid of a message POST.
+func sessionOf(r *http.Request, sse bool) string {
+	if sse {
+		if r.Method != http.MethodPost {
+			return ""
+		}
+		return r.URL.Query().Get("sessionid")
+	}
+	return r.Header.Get("Mcp-Session-Id")
+}
+
+// serve passes a request to the SDK handler h, noting the sessions it
+// opens and closes.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h http.Handler, sse bool, sid, user, hkey string) {
+	if user != "" {
+		h = withUser(user, h)
+	}
+	switch {
+	case sid != "":
+		g.refresh(r.Context(), sid)
+		rec := &sessionRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if r.Method == http.MethodDelete && rec.status >= 200 && rec.status < 300 {
+			g.closed(sid)
+		}
+	case sse && r.Method == http.MethodGet:
+		// The SSE session lives as long as this request; the SDK names
+		// it in the first event it writes.
+		rec := &sseRecorder{ResponseWriter: w}
+		rec.record = func(sid string) {
+			rec.sid.Store(&sid)
+			g.opened(r.Context(), sid, user, hkey)
+		}
+		stop := g.keepClaimed(rec.id)
+		h.ServeHTTP(rec, r)
+		stop()
+		if id := rec.id(); id != "" {
+			g.closed(id)
+		}
+	default:
+		h.ServeHTTP(&sessionRecorder{ResponseWriter: w, record: func(sid string) { g.opened(r.Context(), sid, user, hkey) }}, r)
+	}
 }
 
 // withUser hands the signed-in user to the SDK, which keeps it with the
@@ -385,7 +454,8 @@ func (g *Gateway) seesUserScoped(name string, allow func(string) bool) bool {
 	return false
 }
 
-func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey string, allow func(string) bool, user string) (http.Handler, error) {
+// handlerKey names the SDK handler serving an endpoint for an access set.
+func handlerKey(name string, sse bool, akey, user string) string {
 	key := name
 	if sse {
 		key = "sse/" + name
@@ -396,6 +466,11 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey strin
 	if name != "" && user != "" {
 		key += "@" + user
 	}
+	return key
+}
+
+func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey string, allow func(string) bool, user string) (http.Handler, error) {
+	key := handlerKey(name, sse, akey, user)
 	g.mu.Lock()
 	h := g.handlers[key]
 	g.mu.Unlock()
@@ -486,7 +561,8 @@ func (g *Gateway) ownedBy(sid, user string) bool {
 	defer g.mu.Unlock()
 	o, ok := g.owners[sid]
 	if !ok {
-		// Unknown to us: the SDK answers for sessions it does not have.
+		// Unknown to us: another replica may hold it (see forward), or
+		// the SDK answers for sessions it does not have.
 		return true
 	}
 	if o.user != user {
@@ -497,10 +573,11 @@ func (g *Gateway) ownedBy(sid, user string) bool {
 	return true
 }
 
-func (g *Gateway) setOwner(sid, user string) {
+// opened notes a session the SDK just opened, and claims it for this
+// replica.
+func (g *Gateway) opened(ctx context.Context, sid, user, hkey string) {
 	now := time.Now()
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if len(g.owners)%1024 == 1023 {
 		for k, o := range g.owners {
 			if now.Sub(o.seen) > g.opts.SessionTimeout {
@@ -508,21 +585,33 @@ func (g *Gateway) setOwner(sid, user string) {
 			}
 		}
 	}
-	g.owners[sid] = owner{user: user, seen: now}
+	g.owners[sid] = owner{user: user, hkey: hkey, seen: now}
+	g.mu.Unlock()
+	// Claimed before the client learns the id, so that its next request
+	// finds the session wherever it lands.
+	g.claim(ctx, sid)
+}
+
+// closed forgets a session the client ended.
+func (g *Gateway) closed(sid string) {
+	g.mu.Lock()
+	delete(g.owners, sid)
+	g.mu.Unlock()
+	g.release(sid)
 }
 
 // sessionRecorder notes the session id the SDK assigns in its response to
-// an initialize request.
+// an initialize request, and the response's status.
 type sessionRecorder struct {
 	http.ResponseWriter
-	record func(sid string)
-	done   bool
+	record func(sid string) // nil: record nothing
+	status int              // 0 until WriteHeader
 }
 
 func (s *sessionRecorder) WriteHeader(code int) {
-	if !s.done {
-		s.done = true
-		if sid := s.Header().Get("Mcp-Session-Id"); sid != "" {
+	if s.status == 0 {
+		s.status = code
+		if sid := s.Header().Get("Mcp-Session-Id"); sid != "" && s.record != nil {
 			s.record(sid)
 		}
 	}
@@ -530,14 +619,14 @@ func (s *sessionRecorder) WriteHeader(code int) {
 }
 
 func (s *sessionRecorder) Write(b []byte) (int, error) {
-	if !s.done {
+	if s.status == 0 {
 		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }
 
 func (s *sessionRecorder) Flush() {
-	if !s.done {
+	if s.status == 0 {
 		s.WriteHeader(http.StatusOK)
 	}
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {

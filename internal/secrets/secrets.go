@@ -10,7 +10,10 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,6 +53,7 @@ type Keyring struct {
 	primary string
 	ids     []string // in the order given
 	aeads   map[string]cipher.AEAD
+	macKey  []byte // the primary key's secret, from which MAC derives its keys
 }
 
 // NewKeyring returns a ring whose first key seals. Keys are copied.
@@ -79,7 +83,24 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 		k.aeads[key.ID] = aead
 		k.ids = append(k.ids, key.ID)
 	}
+	k.macKey = append([]byte(nil), keys[0].Secret...)
 	return k, nil
+}
+
+// MAC authenticates data for one purpose: HMAC-SHA256 under a key derived
+// from the primary key with HKDF-SHA256 (RFC 5869), the purpose as its info.
+// Processes sharing the key file thus share MAC keys without another secret,
+// and a MAC made for one purpose proves nothing for another. Compare MACs
+// with hmac.Equal. Rotating the primary key changes every MAC.
+func (k *Keyring) MAC(purpose string, data []byte) []byte {
+	key, err := hkdf.Key(sha256.New, k.macKey, nil, "switchboard mac: "+purpose, sha256.Size)
+	if err != nil {
+		// Only for lengths HKDF cannot produce; sha256.Size always fits.
+		panic("secrets: hkdf: " + err.Error())
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // PrimaryID is the id of the key that seals.

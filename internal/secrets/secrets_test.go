@@ -2,6 +2,8 @@ package secrets_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -267,4 +269,33 @@ func ExampleKeyring() {
 	id, _ := ring.KeyID(sealed)
 	fmt.Println(string(plain), id)
 	// Output: ghp_example k1
+}
+
+func TestMAC(t *testing.T) {
+	ring, _ := secrets.NewKeyring(key("k2", 2), key("k1", 1))
+	same, _ := secrets.NewKeyring(key("k2", 2)) // another process, same primary key
+	rotated, _ := secrets.NewKeyring(key("k1", 1), key("k2", 2))
+	data := []byte("user-1|1700000000")
+	m := ring.MAC("forward", data)
+	if len(m) != 32 {
+		t.Fatalf("MAC is %d bytes, want 32", len(m))
+	}
+	if !hmac.Equal(m, same.MAC("forward", data)) {
+		t.Error("two rings with the same primary key disagree")
+	}
+	for name, other := range map[string][]byte{
+		"other purpose":     ring.MAC("forward2", data),
+		"other data":        ring.MAC("forward", []byte("user-2|1700000000")),
+		"other primary key": rotated.MAC("forward", data),
+	} {
+		if hmac.Equal(m, other) {
+			t.Errorf("%s: same MAC", name)
+		}
+	}
+	// The derived key is not the primary key itself.
+	plain := hmac.New(sha256.New, bytes.Repeat([]byte{2}, secrets.KeySize))
+	plain.Write(data)
+	if hmac.Equal(m, plain.Sum(nil)) {
+		t.Error("MAC uses the primary key directly")
+	}
 }
