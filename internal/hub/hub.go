@@ -332,6 +332,9 @@ func (c *Conn) Status() Status {
 	}
 	if c.state == StateFailed && c.cs == nil && c.connecting == nil {
 		st.NextRetry = c.retryAt
+		if c.failures >= breakerThreshold && c.hub.now().Before(c.retryAt) {
+			st.LastError += fmt.Sprintf(" (failed %d times in a row: paused until %s)", c.failures, c.retryAt.Format(time.TimeOnly))
+		}
 	}
 	if cat := c.catalog; cat != nil && c.state == StateConnected {
 		st.Tools, st.Resources, st.ResourceTemplates, st.Prompts = len(cat.Tools), len(cat.Resources), len(cat.Templates), len(cat.Prompts)
