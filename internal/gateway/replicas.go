@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/switchboard-mcp/switchboard/internal/cluster"
@@ -156,6 +157,14 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, sid, user, hke
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() == nil {
 				g.logger.Warn("forward to replica", slog.String(attrReplica, o.Replica), slog.String(attrError, err.Error()))
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				// Nothing listens there any more: the replica, and the
+				// session with it, is gone. 404 makes the client start a
+				// new session (on this replica).
+				g.release(sid)
+				writeJSONError(w, http.StatusNotFound, "session not found (its replica is gone)")
+				return
 			}
 			writeJSONError(w, http.StatusBadGateway, "the replica holding this session did not answer")
 		},

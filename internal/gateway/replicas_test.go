@@ -314,3 +314,40 @@ func TestSSESessionAcrossReplicas(t *testing.T) {
 	}
 	cs.Close()
 }
+
+// A session whose replica is gone (nothing listens at its address) is
+// answered 404, so that the client starts a new session, and its directory
+// entry is dropped.
+func TestSessionOfGoneReplica(t *testing.T) {
+	beta := newUpstream("beta", func(string) {})
+	betaHTTP := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return beta }, nil))
+	t.Cleanup(betaHTTP.Close)
+	dir := cluster.NewMemory(nil)
+	b := newReplica(t, betaHTTP.URL, dir, []byte("k"))
+
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneURL := gone.URL
+	gone.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := dir.Claim(ctx, "sess-1", cluster.Owner{Replica: goneURL, User: "alice"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", b.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	req.Header.Set("Authorization", "Bearer alice")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", "sess-1")
+	req.Header.Set("Mcp-Protocol-Version", legacyProtocol)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("status %d; want 404", resp.StatusCode)
+	}
+	if _, err := dir.Lookup(ctx, "sess-1"); !errors.Is(err, cluster.ErrNotFound) {
+		t.Errorf("directory entry still there: %v", err)
+	}
+}
