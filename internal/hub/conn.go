@@ -212,7 +212,7 @@ func (c *Conn) setStateLocked(s State, err error) {
 		c.since = c.hub.now()
 	}
 	c.state = s
-	c.lastErr = err
+	c.lastErr = redactErr(err)
 }
 
 func (c *Conn) logLevelNow() mcp.LoggingLevel {
@@ -321,7 +321,7 @@ func (c *Conn) startConnectLocked() {
 				// failure to count and nothing to retry until they act.
 				c.mu.Unlock()
 				close(ch)
-				c.log().Info("connect waits for the user", slog.String(attrUser, c.user), slog.String(attrError, err.Error()))
+				c.log().Info("connect waits for the user", slog.String(attrUser, c.user), slog.String(attrError, redactURLs(err.Error())))
 				c.changed()
 				return
 			}
@@ -331,7 +331,7 @@ func (c *Conn) startConnectLocked() {
 			tail := c.stderr.Tail(5)
 			c.mu.Unlock()
 			close(ch)
-			c.log().Warn("connect failed", slog.String(attrUser, c.user), slog.String(attrError, err.Error()), slog.Any(attrStderr, tail))
+			c.log().Warn("connect failed", slog.String(attrUser, c.user), slog.String(attrError, redactURLs(err.Error())), slog.Any(attrStderr, tail))
 			c.changed()
 			return
 		}
@@ -350,7 +350,7 @@ func (c *Conn) startConnectLocked() {
 			// A new session starts without the level downstream asked for.
 			sctx, cancel := context.WithTimeout(c.hub.ctx, c.timeout())
 			if err := cs.SetLoggingLevel(sctx, &mcp.SetLoggingLevelParams{Level: lvl}); err != nil {
-				c.log().Warn("restore log level", slog.String(attrError, err.Error()))
+				c.log().Warn("restore log level", slog.String(attrError, redactURLs(err.Error())))
 			}
 			cancel()
 		}
@@ -435,7 +435,7 @@ func (c *Conn) onClosed(cs *mcp.ClientSession, err error) {
 	c.scheduleRetryLocked()
 	retry := c.retryAt
 	c.mu.Unlock()
-	c.log().Warn("disconnected", slog.String(attrError, cause), slog.Time("retry_at", retry))
+	c.log().Warn("disconnected", slog.String(attrError, redactURLs(cause)), slog.Time("retry_at", retry))
 	c.changed()
 }
 
@@ -655,7 +655,7 @@ func (c *Conn) refresh(trigger string) {
 	defer cancel()
 	cat, err := listCatalog(ctx, cs)
 	if err != nil {
-		c.log().Warn("refresh catalog", slog.String(attrError, err.Error()))
+		c.log().Warn("refresh catalog", slog.String(attrError, redactURLs(err.Error())))
 		return
 	}
 	cat.Trigger = trigger
@@ -735,7 +735,7 @@ func (c *Conn) do(ctx context.Context, params interface {
 	if err != nil && (errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, io.EOF)) {
 		return fmt.Errorf("%s: %w: connection lost during the request", c.name, ErrUnavailable)
 	}
-	return err
+	return redactErr(err)
 }
 
 // probe checks, after a timed-out request, that the server still answers.

@@ -209,7 +209,7 @@ func (h *Hub) DeleteCredentials(ctx context.Context, user, server string) error 
 		}
 	}
 	if revokeErr != nil {
-		h.logger.Warn("revoke upstream token", slog.String(attrServer, server), slog.String(attrError, revokeErr.Error()))
+		h.logger.Warn("revoke upstream token", slog.String(attrServer, server), slog.String(attrError, redactURLs(revokeErr.Error())))
 	}
 	if err := h.opts.Store.DeleteCredentials(ctx, user, server); err != nil {
 		return fmt.Errorf("delete credentials: %w", err)
