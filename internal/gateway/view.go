@@ -159,6 +159,15 @@ func (v *view) sync() {
 	for _, c := range v.servers() {
 		cat := v.catalog(c)
 		if cat == nil {
+			// A server the user has not authorized yet offers, in the
+			// aggregate, one tool that hands out the sign-in link: without
+			// it an MCP client would see nothing to call and never learn
+			// that signing in would bring the server's tools.
+			if st := c.Status(); v.single == "" && st.Authorization == hub.AuthNeedsAuthorization && st.OAuthURL != "" {
+				ref := hub.Ref{Server: c.Name(), Name: authorizeTool}
+				toolRefs = append(toolRefs, ref)
+				tools = append(tools, entry{ref, authorizeToolFor(c.Name())})
+			}
 			continue
 		}
 		if v.seen[c.Name()] != cat {
@@ -204,7 +213,11 @@ func (v *view) sync() {
 		if string(v.tools[t.Name]) != string(b) || announced[e.ref.Server] == "tools" {
 			// Re-adding an unchanged tool makes the SDK announce the
 			// list change that the upstream server announced.
-			v.server.AddTool(&t, v.toolHandler(e.ref))
+			h := v.toolHandler(e.ref)
+			if t.Meta[authorizeMeta] != nil {
+				h = v.authorizeHandler(e.ref.Server)
+			}
+			v.server.AddTool(&t, h)
 			if announced[e.ref.Server] == "tools" {
 				delete(announced, e.ref.Server)
 			}

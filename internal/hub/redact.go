@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"net/url"
 	"regexp"
 	"strings"
@@ -51,6 +52,11 @@ func redactErr(err error) error {
 		return nil
 	}
 	if _, done := err.(redactedError); done {
+		return err
+	}
+	// The authorization link is meant for the user, query and all.
+	var ae *AuthorizationError
+	if errors.As(err, &ae) {
 		return err
 	}
 	return redactedError{err}
