@@ -178,6 +178,15 @@ func signIn(ctx context.Context, user, authURL string) error {
 // are stateless, so the hub would have to return the elicitation as an
 // input request instead.
 func TestGatewayElicitsAuthorization(t *testing.T) {
+	// A 2025-11-25 client is sent elicitation/create during the call; a
+	// 2026-07-28 client, whose sessions are stateless, gets the request in
+	// an input-required result and answers it when it retries.
+	for _, pv := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run(pv, func(t *testing.T) { gatewayElicitsAuthorization(t, pv) })
+	}
+}
+
+func gatewayElicitsAuthorization(t *testing.T, protocol string) {
 	const user = "alice"
 	up := newProtectedUpstream(t)
 
@@ -267,7 +276,7 @@ func TestGatewayElicitsAuthorization(t *testing.T) {
 	})
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL + "/mcp", HTTPClient: &http.Client{Transport: &asUser{user, tr}}}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL + "/mcp", HTTPClient: &http.Client{Transport: &asUser{user, tr}}}, &mcp.ClientSessionOptions{ProtocolVersion: protocol})
 	if err != nil {
 		t.Fatal(err)
 	}

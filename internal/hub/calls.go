@@ -21,6 +21,14 @@ const maxInputRounds = 10
 // CallTool calls a tool on the server.
 func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallToolResult, error) {
 	q := *p
+	if q.RequestState == authorizeState {
+		// The retry of a call whose answer asked a 2026-07-28 client to
+		// open the sign-in page (see authorizeInBand).
+		if err := c.awaitInBandAuthorization(ctx, q.InputResponses); err != nil {
+			return nil, err
+		}
+		q.InputResponses, q.RequestState = nil, ""
+	}
 	for round := 0; ; round++ {
 		q.Meta = withMeta(p.Meta)
 		if c.builtin != nil {
@@ -34,8 +42,13 @@ func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallTo
 			res, err = cs.CallTool(ctx, &q)
 			return err
 		})
-		if err != nil && round == 0 && c.askToAuthorize(ctx, err) {
-			continue
+		if err != nil && round == 0 {
+			if res := c.authorizeInBand(ctx, err); res != nil {
+				return res, nil
+			}
+			if c.askToAuthorize(ctx, err) {
+				continue
+			}
 		}
 		if err != nil || len(res.InputRequests) == 0 || passesInput(ctx) {
 			return res, err
@@ -208,6 +221,51 @@ func (c *Conn) askToAuthorize(ctx context.Context, err error) bool {
 	wctx, cancel := context.WithTimeout(ctx, authorizeWait)
 	defer cancel()
 	return u.waitAuthorized(wctx) == nil
+}
+
+// authorizeState is the request state of a call that is waiting for the
+// user to authorize an upstream server; authorizeInput is its input request.
+const (
+	authorizeState = "io.switchboard/authorize"
+	authorizeInput = "io.switchboard/authorize"
+)
+
+// authorizeInBand answers a call that failed for want of the user's
+// authorization, made by a 2026-07-28 client (which cannot be sent a
+// request: its sessions are stateless), with an input-required result that
+// asks it to open the sign-in page. The client answers and retries the call,
+// and CallTool then waits for the authorization before calling again. It
+// returns nil when the call is not such a case.
+func (c *Conn) authorizeInBand(ctx context.Context, err error) *mcp.CallToolResult {
+	var ae *AuthorizationError
+	if !errors.As(err, &ae) || !passesInput(ctx) {
+		return nil
+	}
+	m, ok := downstreamFrom(ctx).(Modern)
+	if !ok || !m.Modern() {
+		return nil
+	}
+	return &mcp.CallToolResult{
+		InputRequests: mcp.InputRequestMap{authorizeInput: &mcp.ElicitParams{
+			Mode:          "url",
+			Message:       fmt.Sprintf("%s needs you to sign in before Switchboard can use it for you.", c.name),
+			URL:           ae.URL,
+			ElicitationID: randomID(),
+		}},
+		RequestState: authorizeState,
+	}
+}
+
+// awaitInBandAuthorization waits, after the client agreed to open the
+// sign-in page, until the user has authorized.
+func (c *Conn) awaitInBandAuthorization(ctx context.Context, answers mcp.InputResponseMap) error {
+	res, _ := answers[authorizeInput].(*mcp.ElicitResult)
+	if res == nil || res.Action != "accept" {
+		return fmt.Errorf("%s: the sign-in was declined", c.name)
+	}
+	wctx, cancel := context.WithTimeout(ctx, authorizeWait)
+	defer cancel()
+	return c.link(ctx).waitAuthorized(wctx)
 }
 
 func passesInput(ctx context.Context) bool {

@@ -708,6 +708,18 @@ func (c *Conn) do(ctx context.Context, params interface {
 	defer cancel(nil)
 	timer := time.AfterFunc(timeout, func() { cancel(ErrTimeout) })
 	defer timer.Stop()
+	if params != nil && !modernSession(cs) {
+		// SEP-2575's per-request triple (the downstream client's revision,
+		// identity and capabilities) means something to an upstream of
+		// that revision, which judges the request by them; one that speaks
+		// an earlier revision would refuse a request carrying it.
+		if m, ok := params.(interface{ GetMeta() map[string]any }); ok {
+			meta := m.GetMeta()
+			delete(meta, mcp.MetaKeyProtocolVersion)
+			delete(meta, mcp.MetaKeyClientInfo)
+			delete(meta, mcp.MetaKeyClientCapabilities)
+		}
+	}
 	cl := &call{downstream: downstreamFrom(ctx), reset: func() { timer.Reset(timeout) }}
 	done := c.flight.add(cl)
 	defer done()
@@ -754,6 +766,11 @@ func (c *Conn) probe(cs *mcp.ClientSession) {
 	}
 	c.mu.Unlock()
 	cs.Close()
+}
+
+func modernSession(cs *mcp.ClientSession) bool {
+	r := cs.InitializeResult()
+	return r != nil && r.ProtocolVersion >= modernProtocol
 }
 
 // withMeta copies a request's _meta so that setting the hub's progress token
