@@ -3,8 +3,6 @@ package gateway_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +10,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/config"
-	"github.com/switchboard-mcp/switchboard/internal/gateway"
-	"github.com/switchboard-mcp/switchboard/internal/hub"
-	"github.com/switchboard-mcp/switchboard/internal/secrets"
-	"github.com/switchboard-mcp/switchboard/internal/store/sqlite"
-	"github.com/switchboard-mcp/switchboard/internal/web"
 )
 
 // A user who never signed in to an OAuth-protected server finds, in the
@@ -25,37 +18,7 @@ import (
 func TestAuthorizeToolForNewUser(t *testing.T) {
 	const user = "carol"
 	up := newProtectedUpstream(t)
-	keys, err := secrets.NewKeyring(secrets.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sb.db"), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cb := httptest.NewUnstartedServer(nil)
-	t.Cleanup(cb.Close)
-	callbackURL := "http://" + cb.Listener.Addr().String() + "/oauth/callback"
-
-	var gw *gateway.Gateway
-	cfg := &config.Config{Servers: []*config.Server{{Name: "gh", Type: config.StreamableHTTP, URL: up.URL + "/mcp", Startup: true, RequiresOAuth: ptrTrue()}}}
-	h := hub.New(cfg, &hub.Options{
-		Store: st, OAuthRedirectURL: callbackURL, AllowedDomains: []string{"localhost"},
-		OnChange: func(s string) { gw.Changed(s) },
-	})
-	gw = gateway.New(h, &gateway.Options{UserOf: func(r *http.Request) string { return r.Header.Get(userHeader) }})
-	t.Cleanup(func() {
-		h.Close()
-		gw.Close()
-	})
-	mux := http.NewServeMux()
-	mux.Handle("GET /oauth/callback", web.NewAPI(h, nil).OAuthCallback())
-	cb.Config.Handler = mux
-	cb.Start()
-	h.Start()
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
+	_, srv := newOAuthGateway(t, &config.Server{Name: "gh", Type: config.StreamableHTTP, URL: up.URL + "/mcp", Startup: true, RequiresOAuth: ptrTrue()}, 0)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

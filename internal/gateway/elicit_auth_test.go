@@ -190,43 +190,9 @@ func gatewayElicitsAuthorization(t *testing.T, protocol string) {
 	const user = "alice"
 	up := newProtectedUpstream(t)
 
-	keys, err := secrets.NewKeyring(secrets.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sb.db"), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-
-	// Switchboard's public callback, served as cmd/switchboard serves it;
-	// its handler needs the hub, which needs its URL.
-	cb := httptest.NewUnstartedServer(nil)
-	t.Cleanup(cb.Close)
-	callbackURL := "http://" + cb.Listener.Addr().String() + "/oauth/callback"
-
-	var gw *gateway.Gateway
-	cfg := &config.Config{Servers: []*config.Server{{Name: "gh", Type: config.StreamableHTTP, URL: up.URL + "/mcp", Startup: true}}}
-	h := hub.New(cfg, &hub.Options{
-		Store: st, OAuthRedirectURL: callbackURL, AllowedDomains: []string{"localhost"},
-		// Short, so that the user's connection is closed for idleness
-		// (keeping its tools listed) within the test.
-		IdleTimeout: 200 * time.Millisecond,
-		OnChange:    func(s string) { gw.Changed(s) },
-	})
-	gw = gateway.New(h, &gateway.Options{UserOf: func(r *http.Request) string { return r.Header.Get(userHeader) }})
-	t.Cleanup(func() {
-		h.Close()
-		gw.Close()
-	})
-	mux := http.NewServeMux()
-	mux.Handle("GET /oauth/callback", web.NewAPI(h, nil).OAuthCallback())
-	cb.Config.Handler = mux
-	cb.Start()
-	h.Start()
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(srv.Close)
+	// Short idle timeout, so that the user's connection is closed for
+	// idleness (keeping its tools listed) within the test.
+	h, srv := newOAuthGateway(t, &config.Server{Name: "gh", Type: config.StreamableHTTP, URL: up.URL + "/mcp", Startup: true}, 200*time.Millisecond)
 
 	gh, err := h.Conn("gh")
 	if err != nil {
@@ -330,4 +296,43 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// newOAuthGateway wires a hub with a real SQLite store and the shared
+// upstream-OAuth callback (served as cmd/switchboard serves it), and a
+// gateway naming users by the userHeader header, over one server; it returns
+// the hub and the gateway's HTTP server.
+func newOAuthGateway(t *testing.T, server *config.Server, idle time.Duration) (*hub.Hub, *httptest.Server) {
+	t.Helper()
+	keys, err := secrets.NewKeyring(secrets.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sb.db"), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// The callback's handler needs the hub, which needs the callback's URL.
+	cb := httptest.NewUnstartedServer(nil)
+	t.Cleanup(cb.Close)
+	var gw *gateway.Gateway
+	h := hub.New(&config.Config{Servers: []*config.Server{server}}, &hub.Options{
+		Store: st, OAuthRedirectURL: "http://" + cb.Listener.Addr().String() + "/oauth/callback",
+		AllowedDomains: []string{"localhost"}, IdleTimeout: idle,
+		OnChange: func(s string) { gw.Changed(s) },
+	})
+	gw = gateway.New(h, &gateway.Options{UserOf: func(r *http.Request) string { return r.Header.Get(userHeader) }})
+	t.Cleanup(func() {
+		h.Close()
+		gw.Close()
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /oauth/callback", web.NewAPI(h, nil).OAuthCallback())
+	cb.Config.Handler = mux
+	cb.Start()
+	h.Start()
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	return h, srv
 }
