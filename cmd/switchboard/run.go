@@ -51,6 +51,7 @@ Usage:
   switchboard serve [--config FILE] [--listen HOST:PORT] [--insecure-no-auth]
                     (state in server.dataDir, default ./switchboard-data)
   switchboard stdio [--config FILE]            serve all tools over stdin/stdout
+  switchboard serve-tools [--config FILE] [--http 127.0.0.1:PORT]   only the built-in tools
   switchboard servers [--config FILE] [--json] show each server's status
   switchboard tools [--config FILE] [--json] [SERVER]
   switchboard call [--config FILE] [--json] SERVER TOOL [JSON-ARGS]
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, e *env) error {
 		return cmdServe(ctx, rest, e)
 	case "stdio":
 		return cmdStdio(ctx, rest, e)
+	case "serve-tools":
+		return cmdServeTools(ctx, rest, e)
 	case "servers":
 		return cmdServers(ctx, rest, e)
 	case "tools":
