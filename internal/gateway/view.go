@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -163,7 +164,17 @@ func (v *view) sync() {
 			// aggregate, one tool that hands out the sign-in link: without
 			// it an MCP client would see nothing to call and never learn
 			// that signing in would bring the server's tools.
-			if st := c.Status(); v.single == "" && st.Authorization == hub.AuthNeedsAuthorization && st.OAuthURL != "" {
+			st := c.Status()
+			if v.user != "" && st.Authorization == hub.AuthNeedsAuthorization {
+				// StatusFor notices an authorization completed at another
+				// replica, and then connects.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if s2, err := v.g.hub.StatusFor(ctx, v.user, c.Name()); err == nil {
+					st = s2
+				}
+				cancel()
+			}
+			if v.single == "" && st.Authorization == hub.AuthNeedsAuthorization && st.OAuthURL != "" {
 				ref := hub.Ref{Server: c.Name(), Name: authorizeTool}
 				toolRefs = append(toolRefs, ref)
 				tools = append(tools, entry{ref, authorizeToolFor(c.Name())})
