@@ -239,12 +239,8 @@ func (d *decoder) webSearch(sf field) WebSearch {
 			d.unknownKey(f, "tools.webSearch", webSearchKeys)
 		}
 	}
-	if providerN == nil && len(present) == 1 {
-		for p := range present {
-			ws.Provider = p
-		}
-	} else if providerN == nil && len(present) > 1 {
-		d.errorf(sf.keyN, "tools.webSearch: both naver and searxng are set; choose one with provider: naver or provider: searxng")
+	if providerN == nil {
+		ws.Provider = d.soleProvider(sf.keyN, "tools.webSearch", present, ProviderNaver, ProviderSearXNG)
 	}
 	switch ws.Provider {
 	case ProviderNaver:
@@ -373,12 +369,8 @@ func (d *decoder) calendar(sf field) Calendar {
 			d.unknownKey(f, "tools.calendar", calendarKeys)
 		}
 	}
-	if providerN == nil && len(present) == 1 {
-		for p := range present {
-			c.Provider = p
-		}
-	} else if providerN == nil && len(present) > 1 {
-		d.errorf(sf.keyN, "tools.calendar: both naver and caldav are set; choose one with provider: naver or provider: caldav")
+	if providerN == nil {
+		c.Provider = d.soleProvider(sf.keyN, "tools.calendar", present, ProviderNaver, ProviderCalDAV)
 	}
 	return c
 }
@@ -680,4 +672,19 @@ func (d *decoder) anyValue(n ast.Node, what string, expand bool) (any, bool) {
 	}
 	d.errorf(r, "%s: unsupported value %s", what, kind(r))
 	return nil, false
+}
+
+// soleProvider infers the provider of a section without a provider key
+// from the one provider block present in it (a, b); both present is an
+// error at at.
+func (d *decoder) soleProvider(at ast.Node, where string, present map[string]bool, a, b string) string {
+	switch {
+	case present[a] && present[b]:
+		d.errorf(at, "%s: both %s and %s are set; choose one with provider: %s or provider: %s", where, a, b, a, b)
+	case present[a]:
+		return a
+	case present[b]:
+		return b
+	}
+	return ""
 }
