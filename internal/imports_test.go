@@ -17,21 +17,23 @@ const module = "github.com/switchboard-mcp/switchboard/"
 // allowed lists, per package, the internal packages its non-test files may
 // import. A package missing here may import nothing internal.
 var allowed = map[string][]string{
-	"cmd/switchboard":     {"*"},
-	"internal/web":        {"internal/hub", "internal/agent", "internal/authserver"},
-	"internal/agent":      {"internal/llm", "internal/hub"},
-	"internal/gateway":    {"internal/hub", "internal/cluster"},
-	"internal/bench":      {"internal/config", "internal/hub", "internal/gateway", "internal/tools"},
-	"internal/hub":        {"internal/config", "internal/secrets", "internal/ssrf", "internal/store"},
-	"internal/tools":      {"internal/config", "internal/hub", "internal/ssrf"},
-	"internal/store":      {"internal/secrets"},
-	"internal/config":     {},
-	"internal/secrets":    {},
-	"internal/llm":        {},
-	"internal/authserver": {"internal/secrets", "internal/ssrf", "internal/store", "internal/ratelimit"},
-	"internal/ssrf":       {},
-	"internal/ratelimit":  {},
-	"internal/cluster":    {},
+	"cmd/switchboard":                    {"*"},
+	"cmd/switchboard-conformance-client": {"internal/hub", "internal/ssrf"},
+	"internal/app":                       {"*"},
+	"internal/web":                       {"internal/hub", "internal/agent", "internal/authserver"},
+	"internal/agent":                     {"internal/llm", "internal/hub"},
+	"internal/gateway":                   {"internal/hub", "internal/cluster"},
+	"internal/bench":                     {"internal/config", "internal/hub", "internal/gateway", "internal/tools"},
+	"internal/hub":                       {"internal/config", "internal/secrets", "internal/ssrf", "internal/store"},
+	"internal/tools":                     {"internal/config", "internal/hub", "internal/ssrf"},
+	"internal/store":                     {"internal/secrets"},
+	"internal/config":                    {},
+	"internal/secrets":                   {},
+	"internal/llm":                       {},
+	"internal/authserver":                {"internal/secrets", "internal/ssrf", "internal/store", "internal/ratelimit"},
+	"internal/ssrf":                      {},
+	"internal/ratelimit":                 {},
+	"internal/cluster":                   {},
 }
 
 func TestImportDirection(t *testing.T) {

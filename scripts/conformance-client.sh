@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the MCP conformance suite's client scenarios against Switchboard's own
-# client (`switchboard conformance-client URL`: the hub's transport and OAuth
+# client (cmd/switchboard-conformance-client: the hub's transport and OAuth
 # client), or against the go-sdk everything-client for the baseline.
 #
 # Usage: scripts/conformance-client.sh [switchboard|baseline|all]   (default: switchboard)
@@ -15,7 +15,8 @@
 #   CONFORMANCE_OUT          logs, results and binaries
 #                            (default: <repo>/.cache/conformance-client; runs/ is wiped)
 #   CONFORMANCE_RUN_TIMEOUT  hard limit per suite run, seconds (default: 900)
-#   SWITCHBOARD_BIN          use this switchboard binary instead of building one
+#   CONFORMANCE_CLIENT_BIN   use this switchboard-conformance-client binary
+#                            instead of building one
 #
 # Output: "LABEL: N passed / M failed" per run, with the failing scenarios.
 # Per-run stdout and the suite's results are kept under $CONFORMANCE_OUT/runs/<label>/.
@@ -126,15 +127,16 @@ if [[ $MODE == baseline || $MODE == all ]]; then
   run_suite baseline-everything-client 0 "$BIN/everything-client"
 fi
 if [[ $MODE == switchboard || $MODE == all ]]; then
-  if [[ -n ${SWITCHBOARD_BIN:-} ]]; then
-    [[ -x $SWITCHBOARD_BIN ]] || die "SWITCHBOARD_BIN=$SWITCHBOARD_BIN is not executable"
-    SB=$SWITCHBOARD_BIN
+  if [[ -n ${CONFORMANCE_CLIENT_BIN:-} ]]; then
+    [[ -x $CONFORMANCE_CLIENT_BIN ]] || die "CONFORMANCE_CLIENT_BIN=$CONFORMANCE_CLIENT_BIN is not executable"
+    CC=$CONFORMANCE_CLIENT_BIN
   else
-    log "building switchboard"
-    go build -o "$BIN/switchboard" ./cmd/switchboard || die "building ./cmd/switchboard failed"
-    SB=$BIN/switchboard
+    log "building switchboard-conformance-client"
+    go build -o "$BIN/switchboard-conformance-client" ./cmd/switchboard-conformance-client ||
+      die "building ./cmd/switchboard-conformance-client failed"
+    CC=$BIN/switchboard-conformance-client
   fi
-  run_suite switchboard 1 "$SB conformance-client"
+  run_suite switchboard 1 "$CC"
 fi
 
 echo

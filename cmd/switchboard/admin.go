@@ -13,30 +13,18 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/switchboard-mcp/switchboard/internal/authserver"
-	"github.com/switchboard-mcp/switchboard/internal/config"
-	"github.com/switchboard-mcp/switchboard/internal/secrets"
+	"github.com/switchboard-mcp/switchboard/internal/app"
 	"github.com/switchboard-mcp/switchboard/internal/store"
 )
 
 // adminState opens the data directory and an authorization server over it
 // for the administrative commands.
-func adminState(ctx context.Context, cfgPath string, e *env) (*config.Config, *state, *authserver.Server, error) {
+func adminState(ctx context.Context, cfgPath string, e *env) (*app.Admin, error) {
 	cfg, err := loadConfig(cfgPath, e)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	logger := newLogger(e.stderr, slog.LevelWarn)
-	st, err := openState(ctx, cfg, logger)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	as, err := newAuthServer(ctx, cfg, st, issuer(cfg, cfg.Listen), logger)
-	if err != nil {
-		st.close()
-		return nil, nil, nil, err
-	}
-	return cfg, st, as, nil
+	return app.OpenAdmin(ctx, cfg, newLogger(e.stderr, slog.LevelWarn))
 }
 
 // cmdUsers: switchboard users add USERNAME [--role admin|user] [--password-stdin]
@@ -54,11 +42,11 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 	if len(pos) == 0 {
 		return usageError{"usage: switchboard users add USERNAME [--role admin|user] [--password-stdin] | switchboard users list"}
 	}
-	_, st, as, err := adminState(ctx, *cfgPath, e)
+	ad, err := adminState(ctx, *cfgPath, e)
 	if err != nil {
 		return err
 	}
-	defer st.close()
+	defer ad.Close()
 	switch pos[0] {
 	case "add":
 		if len(pos) != 2 {
@@ -79,7 +67,7 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 			rand.Read(b)
 			password, generated = base64.RawURLEncoding.EncodeToString(b), true
 		}
-		u, err := as.CreateUser(ctx, pos[1], password, store.Role(*role))
+		u, err := ad.Auth().CreateUser(ctx, pos[1], password, store.Role(*role))
 		if err != nil {
 			return err
 		}
@@ -89,7 +77,7 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 		}
 		return nil
 	case "list":
-		users, err := st.store.ListUsers(ctx)
+		users, err := ad.Store().ListUsers(ctx)
 		if err != nil {
 			return err
 		}
@@ -115,16 +103,16 @@ func cmdTokens(ctx context.Context, args []string, e *env) error {
 	if len(pos) != 2 || pos[0] != "create" {
 		return usageError{"usage: switchboard tokens create USERNAME [--name NAME]"}
 	}
-	_, st, as, err := adminState(ctx, *cfgPath, e)
+	ad, err := adminState(ctx, *cfgPath, e)
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	u, err := st.store.UserByUsername(ctx, pos[1])
+	defer ad.Close()
+	u, err := ad.Store().UserByUsername(ctx, pos[1])
 	if err != nil {
 		return fmt.Errorf("user %q: %w", pos[1], err)
 	}
-	key, _, err := as.CreateAPIKey(ctx, u.ID, *name)
+	key, _, err := ad.Auth().CreateAPIKey(ctx, u.ID, *name)
 	if err != nil {
 		return err
 	}
@@ -153,41 +141,5 @@ func cmdSecrets(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(e.stderr, slog.LevelWarn)
-	if !*cont {
-		// Open once first, so that a wrong key file is refused before a
-		// key is added to it.
-		st, err := openState(ctx, cfg, logger)
-		if err != nil {
-			return err
-		}
-		st.close()
-		keys, err := secrets.AddKey(dataPath(cfg, cfg.Secrets.KeyFile))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "added key %s; re-encrypting\n", keys.PrimaryID())
-	}
-	st, err := openState(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer st.close()
-	r, ok := st.store.(rotator)
-	if !ok {
-		return errors.New("this store cannot re-encrypt")
-	}
-	total := 0
-	for {
-		n, err := r.RotateSecrets(ctx, 500)
-		total += n
-		if err != nil {
-			return fmt.Errorf("re-encrypted %d values, then: %w (run again with --continue)", total, err)
-		}
-		if n == 0 {
-			break
-		}
-	}
-	fmt.Fprintf(e.stdout, "re-encrypted %d values with key %s; older keys may be removed from the key file once every replica has the new one\n", total, st.keys.PrimaryID())
-	return nil
+	return app.RotateSecrets(ctx, cfg, newLogger(e.stderr, slog.LevelWarn), *cont, e.stdout)
 }

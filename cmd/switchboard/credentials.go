@@ -9,7 +9,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/switchboard-mcp/switchboard/internal/hub"
 	"github.com/switchboard-mcp/switchboard/internal/store"
 )
 
@@ -31,19 +30,19 @@ func cmdCredentials(ctx context.Context, args []string, e *env) error {
 	if len(pos) == 0 || *username == "" {
 		return usageError{credentialsUsage}
 	}
-	cfg, st, as, err := adminState(ctx, *cfgPath, e)
+	ad, err := adminState(ctx, *cfgPath, e)
 	if err != nil {
 		return err
 	}
-	defer st.close()
-	u, err := st.store.UserByUsername(ctx, *username)
+	defer ad.Close()
+	u, err := ad.Store().UserByUsername(ctx, *username)
 	if errors.Is(err, store.ErrNotFound) {
-		u, err = st.store.UserByEmail(ctx, *username)
+		u, err = ad.Store().UserByEmail(ctx, *username)
 	}
 	if err != nil {
 		return fmt.Errorf("user %q: %w", *username, err)
 	}
-	h := hub.New(cfg, hubOptions(st, as, issuer(cfg, cfg.Listen)))
+	h := ad.NewHub()
 	defer h.Close()
 	switch {
 	case pos[0] == "set" && len(pos) == 3:

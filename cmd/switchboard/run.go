@@ -20,15 +20,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/switchboard-mcp/switchboard/internal/agent"
-	"github.com/switchboard-mcp/switchboard/internal/authserver"
+	"github.com/switchboard-mcp/switchboard/internal/app"
 	"github.com/switchboard-mcp/switchboard/internal/bench"
 	"github.com/switchboard-mcp/switchboard/internal/config"
-	"github.com/switchboard-mcp/switchboard/internal/gateway"
 	"github.com/switchboard-mcp/switchboard/internal/hub"
-	"github.com/switchboard-mcp/switchboard/internal/tools"
-	"github.com/switchboard-mcp/switchboard/internal/web"
-	"github.com/switchboard-mcp/switchboard/internal/web/ui"
 )
 
 // env is the process environment, injected so that tests can run commands
@@ -104,8 +99,6 @@ func run(ctx context.Context, args []string, e *env) error {
 		return cmdCredentials(ctx, rest, e)
 	case bench.UpstreamCommand: // hidden: the upstream server bench starts
 		return cmdBenchUpstream(ctx, rest, e)
-	case "conformance-client":
-		return cmdConformanceClient(ctx, rest, e)
 	case "version", "--version", "-v":
 		fmt.Fprintln(e.stdout, "switchboard", version())
 		return nil
@@ -161,76 +154,6 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// app is the wired core: hub, built-in tools and gateway.
-type app struct {
-	cfg *config.Config
-	hub *hub.Hub
-	gw  *gateway.Gateway
-}
-
-// newApp wires the hub, the built-in tools and the gateway. gwOpts, if
-// non-nil, adds per-user sessions and access rules to the gateway.
-// hubOpts, if non-nil, adds per-user credentials and upstream OAuth.
-func newApp(cfg *config.Config, logger *slog.Logger, e *env, toolOpts *tools.Options, gwOpts *gateway.Options, hubOpts *hub.Options) *app {
-	a := &app{cfg: cfg}
-	if toolOpts == nil {
-		toolOpts = toolOptions(cfg, nil)
-	}
-	toolOpts.Logger = logger
-	builtin := tools.NewServer(toolOpts)
-	ho := hub.Options{}
-	if hubOpts != nil {
-		ho = *hubOpts
-	}
-	a.hub = hub.New(cfg, &hub.Options{
-		Store:            ho.Store,
-		UserInfo:         ho.UserInfo,
-		OAuthRedirectURL: ho.OAuthRedirectURL,
-		Logger:           logger,
-		Builtin:          builtin,
-		LookupEnv:        e.lookupEnv,
-		Version:          version(),
-		OnChange: func(s string) {
-			if a.gw != nil {
-				a.gw.Changed(s)
-			}
-		},
-		OnResourceUpdated: func(s string, p *mcp.ResourceUpdatedNotificationParams) {
-			if a.gw != nil {
-				a.gw.ResourceUpdated(s, p)
-			}
-		},
-		OnUserResourceUpdated: func(u, s string, p *mcp.ResourceUpdatedNotificationParams) {
-			if a.gw != nil {
-				a.gw.UserResourceUpdated(u, s, p)
-			}
-		},
-		OnUserLog: func(u, s string, p *mcp.LoggingMessageParams) {
-			if a.gw != nil {
-				a.gw.UserLog(u, s, p)
-			}
-		},
-		OnLog: func(s string, p *mcp.LoggingMessageParams) {
-			if a.gw != nil {
-				a.gw.Log(s, p)
-			}
-		},
-	})
-	o := gateway.Options{}
-	if gwOpts != nil {
-		o = *gwOpts
-	}
-	o.Logger, o.Version, o.AllowedOrigins = logger, version(), cfg.AllowedOrigins
-	o.PublicURL, o.MaxRequestBytes = cfg.PublicURL, cfg.MaxRequestBytes
-	a.gw = gateway.New(a.hub, &o)
-	return a
-}
-
-func (a *app) close() {
-	a.hub.Close()
-	a.gw.Close()
-}
-
 func cmdServe(ctx context.Context, args []string, e *env) error {
 	fs := newFlags("serve", e)
 	cfgPath := fs.String("config", "", "config file (default ./switchboard.yaml if present, else the built-in default)")
@@ -264,107 +187,16 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer ln.Close()
-	mux := http.NewServeMux()
-	var (
-		a  *app
-		st *state
-	)
-	if *noAuth {
-		logger.Warn("serving WITHOUT authorization (--insecure-no-auth): every local process can use every tool")
-		a = newApp(cfg, logger, e, nil, nil, nil)
-		gw := a.gw.Handler()
-		for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
-			mux.Handle(p, gw)
-		}
-		mux.Handle("/api/", web.NewAPI(a.hub, nil).Handler())
-		host, err := newAgentHost(cfg, a, agentStores{}, nil, logger)
-		if err != nil {
-			a.close()
-			return err
-		}
-		defer host.Close()
-		ah := host.Handler(nil)
-		for _, p := range agentRoutes {
-			mux.Handle(p, ah)
-		}
-	} else {
-		st, err = openState(ctx, cfg, logger)
-		if err != nil {
-			return err
-		}
-		defer st.close()
-		sh, err := newShared(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer sh.close()
-		st.limiter = sh.limiter
-		base := issuer(cfg, ln.Addr().String())
-		as, err := newAuthServer(ctx, cfg, st, base, logger)
-		if err != nil {
-			return err
-		}
-		var hubRef *hub.Hub
-		a = newApp(cfg, logger, e, toolOptions(cfg, as), sessionOptions(&gateway.Options{
-			UserOf: userOf,
-			Access: func(r *http.Request) (string, func(string) bool) { return accessFor(cfg, hubRef)(r) },
-		}, cfg, st, sh), hubOptions(st, as, base))
-		hubRef = a.hub
-		gw := a.gw.AcceptForwarded(as.Protect(a.gw.Handler()))
-		for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
-			mux.Handle(p, gw)
-		}
-		api := web.NewAPI(a.hub, &web.Options{UserOf: userOf, Allow: func(r *http.Request, server string) bool {
-			_, allow := accessFor(cfg, hubRef)(r)
-			return allow(server)
-		}})
-		mux.Handle("/api/", as.ProtectAPIOrSession(api.Handler()))
-		host, err := newAgentHost(cfg, a, newAgentStores(st.store), visibleFor(cfg, st.store), logger)
-		if err != nil {
-			a.close()
-			return err
-		}
-		defer host.Close()
-		ah := as.ProtectAPIOrSession(host.Handler(&agent.HandlerOptions{User: func(r *http.Request) (string, bool) {
-			p, ok := authserver.UserFrom(r.Context())
-			if !ok {
-				return "", false
-			}
-			return p.UserID, true
-		}}))
-		for _, p := range agentRoutes {
-			mux.Handle(p, ah)
-		}
-		// The chat UI, for signed-in browsers (not in --insecure-no-auth
-		// mode: there is no browser session, so no CSRF protection).
-		chatTools := agent.NewHubTools(a.hub)
-		chatTools.Visible = visibleFor(cfg, st.store)
-		chatUI := ui.Handler(&ui.Options{Session: as.BrowserSession, ChatServers: chatTools.Servers, Logger: logger})
-		mux.Handle("/chat", chatUI)
-		mux.Handle("/chat/", chatUI)
-		mux.Handle(oauthCallbackPath, api.OAuthCallback())
-		mux.Handle(clientMetadataPath, clientMetadata(base))
-		mux.Handle("/", as.Handler())
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go sweep(sctx, st.store, logger)
-		if link, err := as.SetupLink(ctx); err == nil && link != "" {
-			logger.Warn("no users yet: open this one-time link to create the admin account", slog.String("url", link))
-		} else if err != nil && !errors.Is(err, authserver.ErrUsersExist) {
-			logger.Warn("setup link", slog.String("error", err.Error()))
-		}
+	a, err := app.New(ctx, cfg, &app.Options{
+		Logger: logger, LookupEnv: e.lookupEnv, Version: version(),
+		Serve: true, Insecure: *noAuth, Addr: ln.Addr().String(),
+	})
+	if err != nil {
+		return err
 	}
-	defer a.close()
-	a.hub.Start()
-	// Clients that connect at once should see every server that answers
-	// quickly (the built-in one always does); slower ones appear through
-	// list_changed when they connect.
-	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
-	a.hub.WaitConnected(wctx)
-	wcancel()
-	a.gw.Sync()
-	mux.Handle("/healthz", web.NewAPI(a.hub, nil).Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	defer a.Close()
+	a.Start(ctx, 3*time.Second)
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("switchboard listening", slog.String("url", "http://"+ln.Addr().String()+"/mcp"), slog.String("config", cfg.File), slog.Int("servers", len(cfg.Servers)+1))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -404,18 +236,17 @@ func cmdStdio(ctx context.Context, args []string, e *env) error {
 	}
 	// stdout carries the protocol; logs go to stderr only.
 	logger := newLogger(e.stderr, slog.LevelWarn)
-	a := newApp(cfg, logger, e, nil, nil, nil)
-	defer a.close()
-	a.hub.Start()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	a.hub.WaitConnected(wctx)
-	cancel()
-	a.gw.Sync()
+	a, err := app.New(ctx, cfg, &app.Options{Logger: logger, LookupEnv: e.lookupEnv, Version: version()})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	a.Start(ctx, 30*time.Second)
 	var t mcp.Transport = &mcp.StdioTransport{}
 	if f, ok := e.stdin.(*os.File); !ok || f != os.Stdin {
 		t = &mcp.IOTransport{Reader: io.NopCloser(e.stdin), Writer: nopWriteCloser{e.stdout}}
 	}
-	err = a.gw.ServeStdio(ctx, t)
+	err = a.Gateway().ServeStdio(ctx, t)
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
@@ -428,16 +259,16 @@ func (nopWriteCloser) Close() error { return nil }
 
 // localApp starts the hub from config, waits for the servers to connect and
 // returns it, for the one-shot commands.
-func localApp(ctx context.Context, cfgPath string, e *env) (*app, error) {
+func localApp(ctx context.Context, cfgPath string, e *env) (*app.App, error) {
 	cfg, err := loadConfig(cfgPath, e)
 	if err != nil {
 		return nil, err
 	}
-	a := newApp(cfg, newLogger(io.Discard, slog.LevelError), e, nil, nil, nil)
-	a.hub.Start()
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	a.hub.WaitConnected(wctx)
+	a, err := app.New(ctx, cfg, &app.Options{LookupEnv: e.lookupEnv, Version: version()})
+	if err != nil {
+		return nil, err
+	}
+	a.Start(ctx, 60*time.Second)
 	return a, nil
 }
 
@@ -452,13 +283,10 @@ func cmdServers(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	st := a.hub.Statuses()
-	// Which built-in tools the configuration leaves out, and why. The
-	// sign-in dependent hook is assumed present, as it is under serve.
-	topts := toolOptions(a.cfg, nil)
-	topts.ProviderToken = func(context.Context, string, string) (string, error) { return "", nil }
-	missing := tools.Unavailable(topts)
+	defer a.Close()
+	st := a.Hub().Statuses()
+	// Which built-in tools the configuration leaves out, and why.
+	missing := a.UnavailableTools()
 	if *asJSON {
 		return writeJSON(e.stdout, map[string]any{"servers": st, "unavailableTools": missing})
 	}
@@ -503,7 +331,7 @@ func cmdTools(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer a.Close()
 	type row struct {
 		Server      string `json:"server"`
 		Name        string `json:"name"`
@@ -512,7 +340,7 @@ func cmdTools(ctx context.Context, args []string, e *env) error {
 		InputSchema any    `json:"inputSchema,omitempty"`
 	}
 	var rows []row
-	for _, c := range a.hub.Conns() {
+	for _, c := range a.Hub().Conns() {
 		if len(pos) > 0 && pos[0] != c.Name() {
 			continue
 		}
@@ -525,7 +353,7 @@ func cmdTools(ctx context.Context, args []string, e *env) error {
 		}
 	}
 	if len(pos) > 0 {
-		if _, err := a.hub.Conn(pos[0]); err != nil {
+		if _, err := a.Hub().Conn(pos[0]); err != nil {
 			return err
 		}
 	}
@@ -538,7 +366,7 @@ func cmdTools(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Server, r.Name, firstLine(r.Description, 80))
 	}
 	tw.Flush()
-	for _, s := range a.hub.Statuses() {
+	for _, s := range a.Hub().Statuses() {
 		if s.State != hub.StateConnected && (len(pos) == 0 || pos[0] == s.Name) {
 			fmt.Fprintf(e.stderr, "note: %s is %s: %s\n", s.Name, s.State, s.LastError)
 		}
@@ -567,8 +395,8 @@ func cmdCall(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	c, err := a.hub.Conn(pos[0])
+	defer a.Close()
+	c, err := a.Hub().Conn(pos[0])
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/switchboard-mcp/switchboard/internal/app"
 	"github.com/switchboard-mcp/switchboard/internal/tools"
 )
 
@@ -32,7 +33,7 @@ func cmdServeTools(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	logger := newLogger(e.stderr, slog.LevelWarn)
-	opts := toolOptions(cfg, nil)
+	opts := app.ToolOptions(cfg, version())
 	opts.Logger = logger
 	if *addr == "" {
 		s := tools.NewServer(opts)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -43,11 +43,6 @@ func (s *state) close() {
 	if s != nil && s.store != nil {
 		s.store.Close()
 	}
-}
-
-// rotator is implemented by both stores.
-type rotator interface {
-	RotateSecrets(ctx context.Context, batch int) (int, error)
 }
 
 func dataPath(cfg *config.Config, p string) string {
@@ -199,9 +194,9 @@ func sessionOptions(o *gateway.Options, cfg *config.Config, st *state, sh *share
 
 // toolOptions maps config onto the built-in tools and gives them the
 // signed-in user's identity-provider tokens.
-func toolOptions(cfg *config.Config, as *authserver.Server) *tools.Options {
+func toolOptions(cfg *config.Config, as *authserver.Server, version string) *tools.Options {
 	o := tools.OptionsFromConfig(cfg)
-	o.Version = version()
+	o.Version = version
 	if as != nil {
 		o.ProviderToken = func(ctx context.Context, userID, provider string) (string, error) {
 			t, err := as.ProviderToken(ctx, userID, provider)

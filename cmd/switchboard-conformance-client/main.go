@@ -1,15 +1,30 @@
+// Command switchboard-conformance-client is the client side of the MCP
+// conformance suite (`conformance client --command
+// "switchboard-conformance-client"`): it acts as MCP_CONFORMANCE_SCENARIO
+// asks, with the scenario's parameters from MCP_CONFORMANCE_CONTEXT, over the
+// same streamable HTTP transport and OAuth client the hub uses upstream. It
+// mirrors the go-sdk's conformance/everything-client, plus the extension
+// scenarios (client credentials, DPoP, enterprise-managed authorization,
+// workload identity) that client does not implement.
+//
+// Usage: switchboard-conformance-client [-v] URL
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -18,14 +33,14 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/ssrf"
 )
 
-// The hidden `conformance-client URL` command is the client side of the MCP
-// conformance suite (`conformance client --command "switchboard
-// conformance-client"`): it acts as MCP_CONFORMANCE_SCENARIO asks, with the
-// scenario's parameters from MCP_CONFORMANCE_CONTEXT, over the same
-// streamable HTTP transport and OAuth client the hub uses upstream. It mirrors
-// the go-sdk's conformance/everything-client, plus the extension scenarios
-// (client credentials, DPoP, enterprise-managed authorization, workload
-// identity) that client does not implement.
+// version is what the client reports in initialize: the module version,
+// or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
 
 // conformanceRedirectURL is the callback the suite's authorization servers
 // redirect to; nothing listens there: the harness reads the redirect itself.
@@ -38,32 +53,40 @@ const conformanceClientMetadataURL = "https://conformance-test.local/client-meta
 // conformancePolicy lets the harness reach the suite's servers on loopback.
 var conformancePolicy = ssrf.Policy{AllowedAddresses: []string{"127.0.0.0/8", "::1/128"}, Timeout: 20 * time.Second}
 
-func cmdConformanceClient(ctx context.Context, args []string, e *env) error {
-	fs := newFlags("conformance-client", e)
-	verbose := fs.Bool("v", false, "debug logging")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
+func main() {
+	verbose := flag.Bool("v", false, "debug logging")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: switchboard-conformance-client [-v] URL")
+		os.Exit(2)
 	}
-	if len(pos) != 1 {
-		return usageError{"usage: switchboard conformance-client URL"}
-	}
-	serverURL := pos[0]
-	scenario, _ := e.lookupEnv("MCP_CONFORMANCE_SCENARIO")
+	scenario := os.Getenv("MCP_CONFORMANCE_SCENARIO")
 	if scenario == "" {
-		return usageError{"MCP_CONFORMANCE_SCENARIO is not set"}
+		fmt.Fprintln(os.Stderr, "switchboard-conformance-client: MCP_CONFORMANCE_SCENARIO is not set")
+		os.Exit(2)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, flag.Arg(0), scenario, os.Getenv("MCP_CONFORMANCE_CONTEXT"), *verbose)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard-conformance-client:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, serverURL, scenario, rawContext string, verbose bool) error {
 	var cc conformanceContext
-	if raw, ok := e.lookupEnv("MCP_CONFORMANCE_CONTEXT"); ok && raw != "" {
-		if err := json.Unmarshal([]byte(raw), &cc); err != nil {
+	if rawContext != "" {
+		if err := json.Unmarshal([]byte(rawContext), &cc); err != nil {
 			return fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
 		}
 	}
 	level := slog.LevelWarn
-	if *verbose {
+	if verbose {
 		level = slog.LevelDebug
 	}
-	h := &conformanceHarness{url: serverURL, scenario: scenario, cc: cc, log: newLogger(e.stderr, level)}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	h := &conformanceHarness{url: serverURL, scenario: scenario, cc: cc, log: logger}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := h.run(ctx); err != nil {

@@ -1,0 +1,331 @@
+// Package app wires Switchboard together from its configuration: the hub,
+// the built-in tools, the gateway, the authorization server, the agent host
+// and the web API and pages, with one access policy and the HTTP mux that
+// serves them. Package main only parses flags and picks a command.
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/agent"
+	"github.com/switchboard-mcp/switchboard/internal/authserver"
+	"github.com/switchboard-mcp/switchboard/internal/config"
+	"github.com/switchboard-mcp/switchboard/internal/gateway"
+	"github.com/switchboard-mcp/switchboard/internal/hub"
+	"github.com/switchboard-mcp/switchboard/internal/tools"
+	"github.com/switchboard-mcp/switchboard/internal/web"
+	"github.com/switchboard-mcp/switchboard/internal/web/ui"
+)
+
+// Options are what New needs beyond the configuration. Nil options are
+// valid: a hub and gateway for the command line, with no environment.
+type Options struct {
+	// Logger receives the log; nil discards it.
+	Logger *slog.Logger
+	// LookupEnv resolves ${VAR} placeholders of server entries at connect
+	// time; nil resolves none.
+	LookupEnv func(string) (string, bool)
+	// Version is Switchboard's version, reported to servers and clients;
+	// "" reports "dev".
+	Version string
+	// Serve builds what Handler serves: /mcp, /sse, /api, the agent host
+	// and, with authorization, sign-in and the chat pages. false: the hub
+	// and the gateway only, for the command line.
+	Serve bool
+	// Insecure serves without sign-in or tokens (--insecure-no-auth); only
+	// with Serve. false: the data directory is opened and every request
+	// is authorized.
+	Insecure bool
+	// Addr is the address the listener is bound to, the public base URL
+	// when server.publicURL is empty; "" uses server.listen.
+	Addr string
+}
+
+// App is the wired core. Close releases everything New opened.
+type App struct {
+	cfg     *config.Config
+	logger  *slog.Logger
+	version string
+	hub     *hub.Hub
+	gw      *gateway.Gateway
+
+	// With Options.Serve:
+	mux  *http.ServeMux
+	host *agent.Host
+	// With authorization:
+	st     *state
+	sh     *shared
+	as     *authserver.Server
+	cancel context.CancelFunc // stops sweep
+}
+
+// New wires Switchboard from cfg. Start connects the servers.
+func New(ctx context.Context, cfg *config.Config, opts *Options) (*App, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if !o.Serve {
+		return newApp(cfg, o.Logger, &o, nil, nil, nil), nil
+	}
+	if o.Insecure {
+		return newInsecure(cfg, &o)
+	}
+	return newServe(ctx, cfg, &o)
+}
+
+// newApp wires the hub, the built-in tools and the gateway. gwOpts, if
+// non-nil, adds per-user sessions and access rules to the gateway.
+// hubOpts, if non-nil, adds per-user credentials and upstream OAuth.
+func newApp(cfg *config.Config, logger *slog.Logger, o *Options, toolOpts *tools.Options, gwOpts *gateway.Options, hubOpts *hub.Options) *App {
+	a := &App{cfg: cfg, logger: logger, version: o.Version}
+	if toolOpts == nil {
+		toolOpts = toolOptions(cfg, nil, o.Version)
+	}
+	toolOpts.Logger = logger
+	builtin := tools.NewServer(toolOpts)
+	ho := hub.Options{}
+	if hubOpts != nil {
+		ho = *hubOpts
+	}
+	a.hub = hub.New(cfg, &hub.Options{
+		Store:            ho.Store,
+		UserInfo:         ho.UserInfo,
+		OAuthRedirectURL: ho.OAuthRedirectURL,
+		Logger:           logger,
+		Builtin:          builtin,
+		LookupEnv:        o.LookupEnv,
+		Version:          o.Version,
+		OnChange: func(s string) {
+			if a.gw != nil {
+				a.gw.Changed(s)
+			}
+		},
+		OnResourceUpdated: func(s string, p *mcp.ResourceUpdatedNotificationParams) {
+			if a.gw != nil {
+				a.gw.ResourceUpdated(s, p)
+			}
+		},
+		OnUserResourceUpdated: func(u, s string, p *mcp.ResourceUpdatedNotificationParams) {
+			if a.gw != nil {
+				a.gw.UserResourceUpdated(u, s, p)
+			}
+		},
+		OnUserLog: func(u, s string, p *mcp.LoggingMessageParams) {
+			if a.gw != nil {
+				a.gw.UserLog(u, s, p)
+			}
+		},
+		OnLog: func(s string, p *mcp.LoggingMessageParams) {
+			if a.gw != nil {
+				a.gw.Log(s, p)
+			}
+		},
+	})
+	g := gateway.Options{}
+	if gwOpts != nil {
+		g = *gwOpts
+	}
+	g.Logger, g.Version, g.AllowedOrigins = logger, o.Version, cfg.AllowedOrigins
+	g.PublicURL, g.MaxRequestBytes = cfg.PublicURL, cfg.MaxRequestBytes
+	a.gw = gateway.New(a.hub, &g)
+	return a
+}
+
+// newInsecure is serve --insecure-no-auth: every request is the one
+// anonymous user.
+func newInsecure(cfg *config.Config, o *Options) (*App, error) {
+	logger := o.Logger
+	logger.Warn("serving WITHOUT authorization (--insecure-no-auth): every local process can use every tool")
+	a := newApp(cfg, logger, o, nil, nil, nil)
+	a.mux = http.NewServeMux()
+	gw := a.gw.Handler()
+	for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
+		a.mux.Handle(p, gw)
+	}
+	a.mux.Handle("/api/", web.NewAPI(a.hub, nil).Handler())
+	host, err := newAgentHost(cfg, a, agentStores{}, nil, logger)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.host = host
+	ah := host.Handler(nil)
+	for _, p := range agentRoutes {
+		a.mux.Handle(p, ah)
+	}
+	a.mux.Handle("/healthz", web.NewAPI(a.hub, nil).Handler())
+	return a, nil
+}
+
+// newServe is serve with sign-in: the data directory, the authorization
+// server, per-user sessions and the access rules.
+func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err error) {
+	logger := o.Logger
+	st, err := openState(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := newShared(ctx, cfg)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			sh.close()
+			st.close()
+		}
+	}()
+	st.limiter = sh.limiter
+	addr := o.Addr
+	if addr == "" {
+		addr = cfg.Listen
+	}
+	base := issuer(cfg, addr)
+	as, err := newAuthServer(ctx, cfg, st, base, logger)
+	if err != nil {
+		return nil, err
+	}
+	var hubRef *hub.Hub
+	a := newApp(cfg, logger, o, toolOptions(cfg, as, o.Version), sessionOptions(&gateway.Options{
+		UserOf: userOf,
+		Access: func(r *http.Request) (string, func(string) bool) { return accessFor(cfg, hubRef)(r) },
+	}, cfg, st, sh), hubOptions(st, as, base))
+	hubRef = a.hub
+	a.st, a.sh, a.as = st, sh, as
+	mux := http.NewServeMux()
+	gw := a.gw.AcceptForwarded(as.Protect(a.gw.Handler()))
+	for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
+		mux.Handle(p, gw)
+	}
+	api := web.NewAPI(a.hub, &web.Options{UserOf: userOf, Allow: func(r *http.Request, server string) bool {
+		_, allow := accessFor(cfg, hubRef)(r)
+		return allow(server)
+	}})
+	mux.Handle("/api/", as.ProtectAPIOrSession(api.Handler()))
+	host, err := newAgentHost(cfg, a, newAgentStores(st.store), visibleFor(cfg, st.store), logger)
+	if err != nil {
+		a.hub.Close()
+		a.gw.Close()
+		return nil, err
+	}
+	a.host = host
+	ah := as.ProtectAPIOrSession(host.Handler(&agent.HandlerOptions{User: func(r *http.Request) (string, bool) {
+		p, ok := authserver.UserFrom(r.Context())
+		if !ok {
+			return "", false
+		}
+		return p.UserID, true
+	}}))
+	for _, p := range agentRoutes {
+		mux.Handle(p, ah)
+	}
+	// The chat UI, for signed-in browsers (not in --insecure-no-auth
+	// mode: there is no browser session, so no CSRF protection).
+	chatTools := agent.NewHubTools(a.hub)
+	chatTools.Visible = visibleFor(cfg, st.store)
+	chatUI := ui.Handler(&ui.Options{Session: as.BrowserSession, ChatServers: chatTools.Servers, Logger: logger})
+	mux.Handle("/chat", chatUI)
+	mux.Handle("/chat/", chatUI)
+	mux.Handle(oauthCallbackPath, api.OAuthCallback())
+	mux.Handle(clientMetadataPath, clientMetadata(base))
+	mux.Handle("/", as.Handler())
+	mux.Handle("/healthz", web.NewAPI(a.hub, nil).Handler())
+	a.mux = mux
+	return a, nil
+}
+
+// Start connects the servers and waits up to wait for them, so that
+// clients that connect at once see every server that answers quickly (the
+// built-in one always does); slower ones appear through list_changed. With
+// authorization it also starts sweeping expired grants, until Close, and
+// logs the one-time setup link while there are no users.
+func (a *App) Start(ctx context.Context, wait time.Duration) {
+	if a.st != nil {
+		sctx, cancel := context.WithCancel(context.Background())
+		a.cancel = cancel
+		go sweep(sctx, a.st.store, a.logger)
+		if link, err := a.as.SetupLink(ctx); err == nil && link != "" {
+			a.logger.Warn("no users yet: open this one-time link to create the admin account", slog.String("url", link))
+		} else if err != nil && !errors.Is(err, authserver.ErrUsersExist) {
+			a.logger.Warn("setup link", slog.String("error", err.Error()))
+		}
+	}
+	a.hub.Start()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	a.hub.WaitConnected(wctx)
+	cancel()
+	a.gw.Sync()
+}
+
+// Handler serves everything Switchboard offers over HTTP; nil without
+// Options.Serve.
+func (a *App) Handler() http.Handler {
+	if a.mux == nil {
+		return nil
+	}
+	return a.mux
+}
+
+// Config is the configuration the app was built from.
+func (a *App) Config() *config.Config { return a.cfg }
+
+// Hub is the app's hub.
+func (a *App) Hub() *hub.Hub { return a.hub }
+
+// Gateway is the app's gateway.
+func (a *App) Gateway() *gateway.Gateway { return a.gw }
+
+// Close stops the hub, the gateway and everything New opened.
+func (a *App) Close() {
+	a.hub.Close()
+	a.gw.Close()
+	if a.host != nil {
+		a.host.Close()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.sh != nil {
+		a.sh.close()
+	}
+	a.st.close()
+}
+
+// AgentHost builds an agent host over the app's hub without stores or
+// access rules, for the terminal chat.
+func (a *App) AgentHost(logger *slog.Logger) (*agent.Host, error) {
+	return newAgentHost(a.cfg, a, agentStores{}, nil, logger)
+}
+
+// UnavailableTools names the built-in tools the configuration leaves out,
+// with the reason. The sign-in dependent hook is assumed present, as it is
+// under serve.
+func (a *App) UnavailableTools() map[string]string {
+	topts := toolOptions(a.cfg, nil, a.version)
+	topts.ProviderToken = func(context.Context, string, string) (string, error) { return "", nil }
+	return tools.Unavailable(topts)
+}
+
+// ToolOptions maps cfg onto the built-in tools, for serve-tools (no
+// sign-in, so no identity-provider tokens).
+func ToolOptions(cfg *config.Config, version string) *tools.Options {
+	return toolOptions(cfg, nil, version)
+}
