@@ -100,44 +100,39 @@ func newApp(cfg *config.Config, logger *slog.Logger, o *Options, toolOpts *tools
 	}
 	toolOpts.Logger = logger
 	builtin := tools.NewServer(toolOpts)
+	// The hub options of the caller are kept whole, so that none is lost
+	// on the way (ClientMetadataURL once was).
 	ho := hub.Options{}
 	if hubOpts != nil {
 		ho = *hubOpts
 	}
-	a.hub = hub.New(cfg, &hub.Options{
-		Store:            ho.Store,
-		UserInfo:         ho.UserInfo,
-		OAuthRedirectURL: ho.OAuthRedirectURL,
-		Logger:           logger,
-		Builtin:          builtin,
-		LookupEnv:        o.LookupEnv,
-		Version:          o.Version,
-		OnChange: func(s string) {
-			if a.gw != nil {
-				a.gw.Changed(s)
-			}
-		},
-		OnResourceUpdated: func(s string, p *mcp.ResourceUpdatedNotificationParams) {
-			if a.gw != nil {
-				a.gw.ResourceUpdated(s, p)
-			}
-		},
-		OnUserResourceUpdated: func(u, s string, p *mcp.ResourceUpdatedNotificationParams) {
-			if a.gw != nil {
-				a.gw.UserResourceUpdated(u, s, p)
-			}
-		},
-		OnUserLog: func(u, s string, p *mcp.LoggingMessageParams) {
-			if a.gw != nil {
-				a.gw.UserLog(u, s, p)
-			}
-		},
-		OnLog: func(s string, p *mcp.LoggingMessageParams) {
-			if a.gw != nil {
-				a.gw.Log(s, p)
-			}
-		},
-	})
+	ho.Logger, ho.Builtin, ho.LookupEnv, ho.Version = logger, builtin, o.LookupEnv, o.Version
+	ho.OnChange = func(s string) {
+		if a.gw != nil {
+			a.gw.Changed(s)
+		}
+	}
+	ho.OnResourceUpdated = func(s string, p *mcp.ResourceUpdatedNotificationParams) {
+		if a.gw != nil {
+			a.gw.ResourceUpdated(s, p)
+		}
+	}
+	ho.OnUserResourceUpdated = func(u, s string, p *mcp.ResourceUpdatedNotificationParams) {
+		if a.gw != nil {
+			a.gw.UserResourceUpdated(u, s, p)
+		}
+	}
+	ho.OnUserLog = func(u, s string, p *mcp.LoggingMessageParams) {
+		if a.gw != nil {
+			a.gw.UserLog(u, s, p)
+		}
+	}
+	ho.OnLog = func(s string, p *mcp.LoggingMessageParams) {
+		if a.gw != nil {
+			a.gw.Log(s, p)
+		}
+	}
+	a.hub = hub.New(cfg, &ho)
 	g := gateway.Options{}
 	if gwOpts != nil {
 		g = *gwOpts
