@@ -252,15 +252,31 @@ func (h *httpHandler) handle(ctx context.Context, req *mcp.CallToolRequest) (*mc
 
 func (h *httpHandler) request(ctx context.Context, req *mcp.CallToolRequest, args map[string]any) (*http.Request, error) {
 	var missing []string
-	rawURL := placeholderRE.ReplaceAllStringFunc(h.t.URL, func(m string) string {
-		name := placeholderRE.FindStringSubmatch(m)[1]
+	var b strings.Builder
+	pathEnd := strings.IndexAny(h.t.URL, "?#")
+	if pathEnd < 0 {
+		pathEnd = len(h.t.URL)
+	}
+	last := 0
+	for _, m := range placeholderRE.FindAllStringSubmatchIndex(h.t.URL, -1) {
+		b.WriteString(h.t.URL[last:m[0]])
+		last = m[1]
+		name := h.t.URL[m[2]:m[3]]
 		v, ok := args[name]
 		if !ok {
 			missing = append(missing, name)
-			return ""
+			continue
 		}
-		return url.PathEscape(scalarText(v))
-	})
+		s := scalarText(v)
+		if m[0] < pathEnd {
+			if err := checkPathArgument(name, s); err != nil {
+				return nil, err
+			}
+		}
+		b.WriteString(url.PathEscape(s))
+	}
+	b.WriteString(h.t.URL[last:])
+	rawURL := b.String()
 	if len(missing) > 0 {
 		return nil, fail(nil, "missing argument %s (needed in the URL)", strings.Join(missing, ", "))
 	}
@@ -319,6 +335,33 @@ func (h *httpHandler) request(ctx context.Context, req *mcp.CallToolRequest, arg
 		hreq.Header.Set("Authorization", "Bearer "+token)
 	}
 	return hreq, nil
+}
+
+// checkPathArgument refuses a value for a placeholder in the URL's path
+// that could make the request reach another path of the API than the one
+// the tool declares. url.PathEscape leaves "." and ".." as they are, and
+// servers, proxies and frameworks that decode percent-escapes (once or more)
+// or treat a backslash as a separator would see "%2e%2e", "%2F" or `\` as
+// a dot-segment or a separator too (RFC 3986 §5.2.4 removes dot-segments).
+// So the value is refused, not escaped, when it or any of its decodings is
+// empty, "." or "..", or holds "/" or `\`; so is a value still encoded after
+// four decodings.
+func checkPathArgument(name, v string) error {
+	orig := v
+	for range 5 {
+		switch {
+		case v == "", v == ".", v == "..":
+			return fail(nil, "argument %s may not be %q: it fills a segment of the URL's path, and an empty, \".\" or \"..\" segment (also percent-encoded) would address another resource", name, orig)
+		case strings.ContainsAny(v, `/\`):
+			return fail(nil, "argument %s may not contain / or \\ (also percent-encoded): it fills one segment of the URL's path", name)
+		}
+		d, err := url.PathUnescape(v)
+		if err != nil || d == v {
+			return nil
+		}
+		v = d
+	}
+	return fail(nil, "argument %s is percent-encoded too many times for a segment of the URL's path", name)
 }
 
 // callerToken returns the bearer token to forward: the one the call came

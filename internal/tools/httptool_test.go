@@ -1,9 +1,11 @@
 package tools
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,4 +123,73 @@ func FuzzFillTemplate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHTTPToolPathArguments checks that an argument filling a segment of
+// the URL's path cannot reach another path of the API: the upstream records
+// the path each request arrived with.
+func TestHTTPToolPathArguments(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.EscapedPath())
+		mu.Unlock()
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer srv.Close()
+	took := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		p := paths
+		paths = nil
+		return p
+	}
+	c := connect(t, &Options{HTTPTools: []HTTPTool{{
+		Name:        "get_item",
+		Description: "test tool",
+		URL:         srv.URL + "/api/items/{{item}}?q={{q}}",
+		InputSchema: map[string]any{"type": "object", "properties": map[string]any{"item": map[string]any{}, "q": map[string]any{"type": "string"}}},
+	}}})
+	tests := []struct {
+		item     any
+		wantPath string // "": refused
+	}{
+		{"42", "/api/items/42"},
+		{"a b", "/api/items/a%20b"},
+		{"report.pdf", "/api/items/report.pdf"},
+		{"...", "/api/items/..."},
+		{"%41", "/api/items/%2541"},
+		{7.0, "/api/items/7"},
+		{"..", ""},
+		{".", ""},
+		{"", ""},
+		{"%2e%2e", ""},
+		{"%2E.", ""},
+		{"%252e%252e", ""},
+		{"a/b", ""},
+		{"../admin", ""},
+		{"a%2Fb", ""},
+		{"a%252fb", ""},
+		{`..\admin`, ""},
+		{"a%5Cb", ""},
+		{"%2525252525252e", ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.item), func(t *testing.T) {
+			res := c.call("", "get_item", map[string]any{"item": tt.item, "q": "../x/y"}, nil)
+			got := took()
+			if tt.wantPath == "" {
+				wantError(t, res, "argument item")
+				if len(got) > 0 {
+					t.Errorf("refused argument %q still reached the upstream at %v", tt.item, got)
+				}
+				return
+			}
+			wantOK(t, res)
+			if diff := cmp.Diff([]string{tt.wantPath}, got); diff != "" {
+				t.Errorf("paths the upstream received (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
