@@ -72,6 +72,17 @@ type rule struct {
 	private bool // AllowPrivate lifts it
 }
 
+// rules are the refused ranges, most specific first so that an error names
+// the narrowest one. They cover every block of the IANA IPv4 and IPv6
+// Special-Purpose Address Registries (testdata/ holds both, and the tests
+// check every row), multicast, the deprecated IPv4-compatible and site-local
+// IPv6 ranges, and cloud metadata addresses. Rows the registries call
+// globally reachable are refused too, except 64:ff9b::/96 (see
+// checkAddrPort): they are anycast service addresses (PCP, TURN, DNS-SD
+// SRP, AMT, AS112), answered by the nearest instance — often a device of
+// the caller's own network, such as the home router or a Thread border
+// router — or identifiers (ORCHIDv2, DETs) that only a local overlay
+// routes. No HTTP resource lives at any of them.
 var rules = func() []rule {
 	var rs []rule
 	add := func(name string, private bool, cidrs ...string) {
@@ -79,8 +90,10 @@ var rules = func() []rule {
 			rs = append(rs, rule{netip.MustParsePrefix(c), name, private})
 		}
 	}
-	// The cloud metadata address first, so that the error names it.
-	add("cloud metadata address", false, "169.254.169.254/32", "fd00:ec2::254/128")
+	// Cloud metadata services first, so that the error names them: AWS,
+	// Azure, GCP, Oracle (169.254.169.254), AWS over IPv6, Alibaba (inside
+	// the shared address space, which AllowPrivate would otherwise lift).
+	add("cloud metadata address", false, "169.254.169.254/32", "fd00:ec2::254/128", "100.100.100.200/32")
 	add("unspecified address", false, "0.0.0.0/32", "::/128")
 	add("\"this network\" address", false, "0.0.0.0/8")
 	add("loopback address", false, "127.0.0.0/8", "::1/128")
@@ -88,19 +101,43 @@ var rules = func() []rule {
 	add("private address", true, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 	add("shared address space", true, "100.64.0.0/10")
 	add("multicast address", false, "224.0.0.0/4", "ff00::/8")
-	add("reserved address", false, "240.0.0.0/4", "192.0.0.0/24", "198.18.0.0/15", "fec0::/10", "100::/64", "2001:db8::/32")
-	add("documentation address", false, "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+	add("broadcast address", false, "255.255.255.255/32")
+	add("reserved address", false, "240.0.0.0/4")
+	add("anycast service address", false, "192.0.0.9/32", "192.0.0.10/32", "2001:1::1/128", "2001:1::2/128", "2001:1::3/128")
+	add("IETF protocol assignment", false, "192.0.0.0/24")
+	add("documentation address", false, "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20")
+	add("benchmarking address", false, "198.18.0.0/15", "2001:2::/48")
+	add("AS112 anycast address", false, "192.31.196.0/24", "192.175.48.0/24", "2001:4:112::/48", "2620:4f:8000::/48")
+	add("AMT relay anycast address", false, "192.52.193.0/24", "2001:3::/32")
+	add("6to4 relay anycast address", false, "192.88.99.0/24")
+	// 6to4 and Teredo, whose reachability the registry leaves to the
+	// mechanism ("N/A"): both are deprecated (RFC 7526; Teredo is off in
+	// today's systems), and a local relay would carry them to whatever IPv4
+	// address they embed, which is why they are refused outright rather than
+	// judged by that address.
+	add("6to4 address", false, "2002::/16")
+	add("Teredo address", false, "2001::/32")
+	add("overlay identifier (ORCHID, DET), not a routable address", false, "2001:10::/28", "2001:20::/28", "2001:30::/28")
+	add("IETF protocol assignment", false, "2001::/23")
+	add("local-use NAT64 address", false, "64:ff9b:1::/48")
+	add("discard-only address", false, "100::/64")
+	add("dummy IPv6 prefix", false, "100:0:0:1::/64")
+	add("SRv6 segment identifier", false, "5f00::/16")
+	// RFC 4291 §2.5.5.1: deprecated; some stacks still tunnel ::a.b.c.d to
+	// a.b.c.d over IPv4.
+	add("IPv4-compatible IPv6 address (deprecated)", false, "::/96")
+	add("site-local address (deprecated)", false, "fec0::/10")
 	return rs
 }()
 
-// Prefixes that embed an IPv4 address, which is checked in turn.
 var (
-	nat64   = netip.MustParsePrefix("64:ff9b::/96")
-	nat64L  = netip.MustParsePrefix("64:ff9b:1::/48")
-	sixTo4  = netip.MustParsePrefix("2002::/16")
-	teredo  = netip.MustParsePrefix("2001::/32")
-	orchid  = netip.MustParsePrefix("2001:10::/28")
-	orchid2 = netip.MustParsePrefix("2001:20::/28")
+	// 64:ff9b::/96 (RFC 6052) is how an IPv6-only network reaches the IPv4
+	// Internet through NAT64, and the registry calls it globally reachable:
+	// such an address is judged by the IPv4 address it embeds.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	// globalUnicast is the only IPv6 range IANA allocates to networks
+	// (the IPv6 Address Space registry); the rest is reserved by the IETF.
+	globalUnicast = netip.MustParsePrefix("2000::/3")
 )
 
 // CheckAddr reports whether p permits connecting to ip on any port.
@@ -122,43 +159,28 @@ func checkAddrPort(ap netip.AddrPort, p *Policy, withPort bool) error {
 			return nil
 		}
 	}
-	if err := refusedBy(ip, p); err != nil {
-		return err
-	}
-	if ip.Is6() {
-		var v4 netip.Addr
+	if nat64.Contains(ip) {
 		b := ip.As16()
-		switch {
-		case nat64.Contains(ip):
-			v4 = netip.AddrFrom4([4]byte(b[12:16]))
-		case sixTo4.Contains(ip):
-			v4 = netip.AddrFrom4([4]byte(b[2:6]))
-		case teredo.Contains(ip):
-			// The client's address is stored inverted.
-			v4 = netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
-		case nat64L.Contains(ip), orchid.Contains(ip), orchid2.Contains(ip):
-			return &RefusedError{Addr: ip, Rule: "reserved address"}
+		if err := refusedBy(netip.AddrFrom4([4]byte(b[12:16])), p); err != nil {
+			return &RefusedError{Addr: ip, Rule: err.(*RefusedError).Rule + " embedded in a NAT64 address"}
 		}
-		if v4.IsValid() {
-			if err := refusedBy(v4, p); err != nil {
-				return &RefusedError{Addr: ip, Rule: err.(*RefusedError).Rule + " embedded in IPv6"}
-			}
-		}
+		return nil
 	}
-	return nil
+	return refusedBy(ip, p)
 }
 
+// refusedBy applies the first rule that contains ip.
 func refusedBy(ip netip.Addr, p *Policy) error {
 	for _, r := range rules {
-		if r.private && p.AllowPrivate {
-			continue
-		}
 		if r.prefix.Contains(ip) {
+			if r.private && p.AllowPrivate {
+				return nil
+			}
 			return &RefusedError{Addr: ip, Rule: r.name}
 		}
 	}
-	if ip.Is4() && ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return &RefusedError{Addr: ip, Rule: "broadcast address"}
+	if ip.Is6() && !globalUnicast.Contains(ip) {
+		return &RefusedError{Addr: ip, Rule: "reserved IPv6 address (outside 2000::/3)"}
 	}
 	return nil
 }
@@ -166,7 +188,10 @@ func refusedBy(ip netip.Addr, p *Policy) error {
 func allowedBy(entry string, ip netip.Addr, port uint16, withPort bool) bool {
 	entry = strings.TrimSpace(entry)
 	if pfx, err := netip.ParsePrefix(entry); err == nil {
-		return pfx.Masked().Contains(ip) || pfx.Contains(ip)
+		if a := pfx.Addr(); a.Is4In6() && pfx.Bits() >= 96 {
+			pfx = netip.PrefixFrom(a.Unmap(), pfx.Bits()-96) // ::ffff:10.0.0.0/104 is 10.0.0.0/8
+		}
+		return pfx.Masked().Contains(ip)
 	}
 	if ap, err := netip.ParseAddrPort(entry); err == nil {
 		return withPort && ap.Addr().Unmap() == ip && ap.Port() == port

@@ -39,9 +39,23 @@ func TestCheckAddr(t *testing.T) {
 		{"100.64.0.1", nil, "shared address space"},
 		{"224.0.0.1", nil, "multicast address"},
 		{"ff02::1", nil, "multicast address"},
-		{"255.255.255.255", nil, "reserved address"},
-		{"64:ff9b::7f00:1", nil, "loopback address embedded in IPv6"},
-		{"2002:7f00:1::", nil, "loopback address embedded in IPv6"},
+		{"255.255.255.255", nil, "broadcast address"},
+		{"240.1.2.3", nil, "reserved address"},
+		{"64:ff9b::7f00:1", nil, "loopback address embedded in a NAT64 address"},
+		{"64:ff9b::a00:1", &ssrf.Policy{AllowPrivate: true}, ""},
+		{"64:ff9b::808:808", nil, ""},
+		{"64:ff9b:1::808:808", nil, "local-use NAT64 address"},
+		{"2002:7f00:1::", nil, "6to4 address"},
+		{"2002:808:808::1", nil, "6to4 address"},
+		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", nil, "Teredo address"},
+		{"::7f00:1", nil, "IPv4-compatible IPv6 address (deprecated)"},
+		{"::808:808", nil, "IPv4-compatible IPv6 address (deprecated)"},
+		{"::7f00:1", &ssrf.Policy{AllowedAddresses: []string{"::/96"}}, ""},
+		{"100.100.100.200", &ssrf.Policy{AllowPrivate: true}, "cloud metadata address"},
+		{"fd00:ec2::254", &ssrf.Policy{AllowPrivate: true}, "cloud metadata address"},
+		{"4000::1", nil, "reserved IPv6 address (outside 2000::/3)"},
+		{"2001:4860:4860::8888", nil, ""},
+		{"2001:200::1", nil, ""},
 		{"10.1.2.3", &ssrf.Policy{AllowPrivate: true}, ""},
 		{"127.0.0.1", &ssrf.Policy{AllowPrivate: true}, "loopback address"},
 		{"127.0.0.1", &ssrf.Policy{AllowedAddresses: []string{"127.0.0.0/8"}}, ""},
@@ -192,11 +206,14 @@ func TestClientAllowedHost(t *testing.T) {
 
 // FuzzCheckAddr checks that every address CheckAddr allows under the
 // default policy is a global unicast address by the standard library's own
-// classification, whichever way it is spelled.
+// classification and in no block of the IANA special-purpose registries
+// (NAT64 aside, which is judged by the IPv4 address it embeds), whichever
+// way it is spelled.
 func FuzzCheckAddr(f *testing.F) {
-	for _, s := range []string{"127.0.0.1", "::ffff:7f00:1", "169.254.169.254", "8.8.8.8", "64:ff9b::a00:1", "fe80::1%eth0", "2002:a00:1::"} {
+	for _, s := range []string{"127.0.0.1", "::ffff:7f00:1", "169.254.169.254", "8.8.8.8", "64:ff9b::a00:1", "fe80::1%eth0", "2002:a00:1::", "::7f00:1", "5f00::1", "2001:1::1"} {
 		f.Add(netip.MustParseAddr(s).AsSlice())
 	}
+	rows := readRegistry(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ip, ok := netip.AddrFromSlice(b)
 		if !ok {
@@ -207,6 +224,16 @@ func FuzzCheckAddr(f *testing.F) {
 		if err == nil {
 			if !u.IsGlobalUnicast() || u.IsPrivate() || u.IsLoopback() || u.IsLinkLocalUnicast() || u.IsMulticast() || u.IsUnspecified() {
 				t.Fatalf("CheckAddr allowed %s", ip)
+			}
+			for _, r := range rows {
+				if r.prefix.Contains(u) && !decisions[r.prefix.String()].embedsIPv4 {
+					t.Fatalf("CheckAddr allowed %s in %s (%s)", ip, r.prefix, r.name)
+				}
+			}
+			if b := u.As16(); u.Is6() && netip.MustParsePrefix("64:ff9b::/96").Contains(u) {
+				if err := ssrf.CheckAddr(netip.AddrFrom4([4]byte(b[12:16])), nil); err != nil {
+					t.Fatalf("CheckAddr allowed %s, which embeds a refused address: %v", ip, err)
+				}
 			}
 		}
 		// Mapped and unmapped spellings agree.
