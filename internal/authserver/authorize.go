@@ -9,7 +9,8 @@ package authserver
 //     stores the pending request (ephemeral, keyed by a random id, bound to
 //     the browser's session cookie, with a CSRF token) and shows:
 //       - for a signed-in user with remembered consent for (user, client,
-//         redirect URI) covering the scopes: nothing, the code is issued;
+//         redirect URI, resource) covering the scopes: nothing, the code is
+//         issued (see consented);
 //       - for a signed-in user: the consent page (Allow / Deny);
 //       - otherwise: the sign-in page, which names the client, the redirect
 //         host and the scopes up front. Its buttons ("Sign in and allow",
@@ -322,8 +323,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	sessKey, sess := s.session(r)
 	if sess != nil && sess.UserID != "" && !slices.Contains(prompt, "login") {
 		if !slices.Contains(prompt, "consent") {
-			cons, err := s.st.ConsentFor(ctx, sess.UserID, c.ID, redirectURI)
-			if err == nil && scopesSubset(scopes, cons.Scopes) {
+			if s.consented(ctx, sess.UserID, c.ID, redirectURI, resource, scopes) {
 				s.finish(w, r, p, sess.UserID)
 				return
 			}
@@ -662,8 +662,13 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, p *pendingAuth, 
 	}
 	ctx := r.Context()
 	now := s.now()
+	// The scopes approved earlier for the same resource stay approved.
+	scopes := p.Scopes
+	if prev, err := s.st.ConsentFor(ctx, userID, p.ClientID, p.RedirectURI, p.Resource); err == nil {
+		scopes = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(prev.Scopes), scopes...))))
+	}
 	if err := s.st.SaveConsent(ctx, &store.Consent{
-		UserID: userID, ClientID: p.ClientID, RedirectURI: p.RedirectURI, Scopes: p.Scopes, CreatedAt: now,
+		UserID: userID, ClientID: p.ClientID, RedirectURI: p.RedirectURI, Resource: p.Resource, Scopes: scopes, CreatedAt: now,
 	}); err != nil {
 		s.log.Warn("saving consent", errAttr(err))
 	}
@@ -678,4 +683,28 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, p *pendingAuth, 
 		return
 	}
 	s.redirectBack(w, r, p.RedirectURI, p.State, url.Values{"code": {code}})
+}
+
+// consented reports whether the user approved the client at redirectURI for
+// resource and every scope asked for. Consent is per resource (RFC 8707):
+// approving one server's endpoint /mcp/{name} does not approve the
+// aggregate /mcp, which reaches every server, nor another server's. The
+// other way round it does: /mcp reaches what /mcp/{name} does, so consent
+// for /mcp covers each /mcp/{name} for the scopes it named. A scope never
+// approved asks again.
+func (s *Server) consented(ctx context.Context, userID, clientID, redirectURI, resource string, scopes []string) bool {
+	covers := []string{resource}
+	if resource != s.defaultResource() {
+		covers = append(covers, s.defaultResource())
+	}
+	for _, res := range covers {
+		c, err := s.st.ConsentFor(ctx, userID, clientID, redirectURI, res)
+		if err == nil && scopesSubset(scopes, c.Scopes) {
+			return true
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("looking up consent", errAttr(err))
+		}
+	}
+	return false
 }

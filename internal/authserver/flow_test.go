@@ -273,6 +273,8 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 	}
 	rt2, at2 := second["refresh_token"].(string), second["access_token"].(string)
 
+	// Past the grace window for retries (TestRefreshRetryWithinGrace).
+	e.clock.Advance(rotationGrace + time.Second)
 	status, out := e.refresh(c, rt1) // reuse
 	wantOAuthError(t, status, out, 400, "invalid_grant")
 	status, out = e.refresh(c, rt2) // the newest of the family is dead too

@@ -2,6 +2,10 @@ package authserver
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"mime"
 	"net/http"
@@ -140,9 +144,9 @@ func (s *Server) redeemCode(ctx context.Context, r *http.Request, c *store.Clien
 }
 
 // issueTokens issues an access token for scopes and, when the client may
-// refresh, a refresh token for grantScopes in family fam. oldHash is the
+// refresh, a refresh token for grantScopes in family fam. oldRaw is the
 // refresh token being rotated, or empty.
-func (s *Server) issueTokens(ctx context.Context, c *store.Client, userID, resource string, scopes, grantScopes []string, fam, oldHash string) (*tokenResponse, *oauthErr) {
+func (s *Server) issueTokens(ctx context.Context, c *store.Client, userID, resource string, scopes, grantScopes []string, fam, oldRaw string) (*tokenResponse, *oauthErr) {
 	now := s.now()
 	resp := &tokenResponse{TokenType: "Bearer", Scope: strings.Join(scopes, " ")}
 	if slices.Contains(c.GrantTypes, "refresh_token") {
@@ -151,19 +155,28 @@ func (s *Server) issueTokens(ctx context.Context, c *store.Client, userID, resou
 			Hash: hashToken(rt), FamilyID: fam, ClientID: c.ID, UserID: userID, Resource: resource,
 			Scopes: grantScopes, ExpiresAt: now.Add(s.refreshTT), CreatedAt: now,
 		}
-		var err error
-		if oldHash == "" {
-			err = s.st.SaveRefreshToken(ctx, next)
+		if oldRaw == "" {
+			if err := s.st.SaveRefreshToken(ctx, next); err != nil {
+				s.log.Error("saving refresh token", errAttr(err))
+				return nil, errServer
+			}
 		} else {
-			var old *store.RefreshToken
-			old, err = s.st.RotateRefreshToken(ctx, oldHash, next, now)
+			oldHash := hashToken(oldRaw)
+			sealed, err := sealSuccessor(oldRaw, oldHash, rt)
+			if err != nil {
+				s.log.Error("sealing refresh token", errAttr(err))
+				return nil, errServer
+			}
+			old, err := s.st.RotateRefreshToken(ctx, oldHash, next, sealed, now)
+			if errors.Is(err, store.ErrUsed) && old != nil {
+				if again, ok := s.retriedRotation(ctx, oldRaw, old, now); ok {
+					rt = again
+					err = nil
+				}
+			}
 			if e := s.rotateError(ctx, old, err); e != nil {
 				return nil, e
 			}
-		}
-		if err != nil && oldHash == "" {
-			s.log.Error("saving refresh token", errAttr(err))
-			return nil, errServer
 		}
 		resp.RefreshToken = rt
 	}
@@ -175,6 +188,90 @@ func (s *Server) issueTokens(ctx context.Context, c *store.Client, userID, resou
 	resp.AccessToken = at
 	resp.ExpiresIn = int64(exp.Sub(now) / time.Second)
 	return resp, nil
+}
+
+// rotationGrace is how long after a rotation the rotated refresh token is
+// still accepted in place of its successor, as long as that successor was
+// never used (see retriedRotation).
+const rotationGrace = 30 * time.Second
+
+// retriedRotation decides a refresh token presented again after it was
+// rotated. RFC 9700 §4.14.2 has rotation detect a stolen token by its reuse
+// and revoke the family; taken strictly, that also revokes the grant of a
+// client whose answer to the rotation was lost (Switchboard stopped between
+// committing the rotation and writing the response, or the connection
+// dropped), which then retries with the token it still holds. §4.14 leaves
+// the detection to the server's judgement, so the immediately previous token
+// is accepted again within rotationGrace while its successor was never used,
+// and the answer is the same successor (an idempotent retry, not a new
+// independent token): whoever holds the old token gains nothing they would
+// not have had from the lost answer, and a thief racing the client is still
+// caught one step later, when the second of them uses the successor. Once
+// the successor is used, or after the window, reuse revokes the family as
+// before.
+//
+// The successor is recoverable because the rotation stored it sealed with
+// AES-256-GCM under a key derived from the rotated token (sealSuccessor),
+// which only the client holds: the database alone reveals nothing.
+func (s *Server) retriedRotation(ctx context.Context, oldRaw string, old *store.RefreshToken, now time.Time) (string, bool) {
+	if old.Successor == nil || old.SuccessorHash == "" || old.UsedAt.IsZero() {
+		return "", false
+	}
+	if since := now.Sub(old.UsedAt); since < 0 || since > rotationGrace {
+		return "", false
+	}
+	next, err := s.st.RefreshTokenByHash(ctx, old.SuccessorHash)
+	if err != nil || !next.UsedAt.IsZero() || (!next.ExpiresAt.IsZero() && !now.Before(next.ExpiresAt)) {
+		return "", false
+	}
+	rt, err := openSuccessor(oldRaw, old.Hash, old.Successor)
+	if err != nil || hashToken(rt) != old.SuccessorHash {
+		s.log.Warn("refresh token retried, but its successor cannot be recovered", slogClient(old.ClientID))
+		return "", false
+	}
+	s.log.Info("refresh token retried within the grace window; the same successor is returned", slogClient(old.ClientID))
+	return rt, true
+}
+
+// successorKey derives the key that seals a rotated token's successor from
+// the rotated token itself (HKDF-SHA256, RFC 5869).
+func successorKey(oldRaw string) ([]byte, error) {
+	return hkdf.Key(sha256.New, []byte(oldRaw), nil, "switchboard refresh-token successor", 32)
+}
+
+// sealSuccessor encrypts next under successorKey(oldRaw), bound to the
+// rotated token's hash.
+func sealSuccessor(oldRaw, oldHash, next string) ([]byte, error) {
+	key, err := successorKey(oldRaw)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nil, nil, []byte(next), []byte(oldHash)), nil
+}
+
+func openSuccessor(oldRaw, oldHash string, sealed []byte) (string, error) {
+	key, err := successorKey(oldRaw)
+	if err != nil {
+		return "", err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return "", err
+	}
+	gcm, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return "", err
+	}
+	b, err := gcm.Open(nil, nil, sealed, []byte(oldHash))
+	return string(b), err
 }
 
 // rotateError translates RotateRefreshToken's outcome; a reused token
@@ -239,7 +336,7 @@ func (s *Server) refresh(ctx context.Context, r *http.Request, c *store.Client) 
 	if err != nil || u.Disabled {
 		return nil, errInvalidGrant("the user cannot sign in")
 	}
-	return s.issueTokens(ctx, c, old.UserID, resource, scopes, old.Scopes, old.FamilyID, hash)
+	return s.issueTokens(ctx, c, old.UserID, resource, scopes, old.Scopes, old.FamilyID, raw)
 }
 
 // handleRevoke is RFC 7009: refresh tokens revoke their family, access

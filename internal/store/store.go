@@ -98,11 +98,14 @@ type Client struct {
 	ExpiresAt               time.Time // zero: never; unused DCR registrations expire
 }
 
-// Consent is a user's remembered approval of a client at a redirect URI.
+// Consent is a user's remembered approval of a client at a redirect URI for
+// one resource (RFC 8707): approving one server's endpoint says nothing
+// about another's, or about the aggregate endpoint.
 type Consent struct {
 	UserID      string
 	ClientID    string
 	RedirectURI string
+	Resource    string
 	Scopes      []string
 	CreatedAt   time.Time
 }
@@ -136,6 +139,13 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	UsedAt    time.Time // set when rotated
 	CreatedAt time.Time
+	// SuccessorHash is the hash of the token that replaced this one, set
+	// when rotated. Successor is that token as the rotating caller sealed
+	// it (opaque to the store), so that a retry of a rotation whose answer
+	// was lost can be given the same token again; it is cleared once the
+	// successor is rotated in turn.
+	SuccessorHash string
+	Successor     []byte
 }
 
 // SigningKey is a JWT signing key of the authorization server.
@@ -251,8 +261,8 @@ type Store interface {
 	DeleteExpiredClients(ctx context.Context, now time.Time) (int, error)
 
 	// Consents.
-	SaveConsent(ctx context.Context, c *Consent) error // upsert on (user, client, redirect URI); ErrNotFound for an unknown user or client
-	ConsentFor(ctx context.Context, userID, clientID, redirectURI string) (*Consent, error)
+	SaveConsent(ctx context.Context, c *Consent) error // upsert on (user, client, redirect URI, resource); ErrNotFound for an unknown user or client
+	ConsentFor(ctx context.Context, userID, clientID, redirectURI, resource string) (*Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 
 	// Authorization codes.
@@ -272,7 +282,10 @@ type Store interface {
 	// caller then revokes the family); a revoked family gives ErrNotFound;
 	// an expired token ErrExpired. On success it returns the old token.
 	// next's FamilyID, ClientID and UserID default to the old token's.
-	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) (*RefreshToken, error)
+	// The old token records next's hash and sealedNext (its
+	// SuccessorHash and Successor); the old token's own predecessor
+	// forgets its Successor.
+	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, sealedNext []byte, now time.Time) (*RefreshToken, error)
 	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error) // as stored: used or not, revoked family or not
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) error
 	FamilyRevoked(ctx context.Context, familyID string) (bool, error)

@@ -84,14 +84,19 @@ func (s *Store) MarkCodeIssued(ctx context.Context, hash, familyID string) error
 
 // Refresh tokens.
 
-const refreshColumns = `hash, family_id, client_id, user_id, resource, scopes, expires_at, used_at, created_at`
+const refreshColumns = `hash, family_id, client_id, user_id, resource, scopes, expires_at, used_at, created_at,
+	successor_hash, successor`
 
 func scanRefresh(r Rows) (*store.RefreshToken, error) {
 	var t store.RefreshToken
 	var scopes string
 	var expires, used, created int64
-	if err := r.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.Resource, &scopes, &expires, &used, &created); err != nil {
+	if err := r.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.Resource, &scopes, &expires, &used, &created,
+		&t.SuccessorHash, &t.Successor); err != nil {
 		return nil, err
+	}
+	if len(t.Successor) == 0 {
+		t.Successor = nil
 	}
 	var err error
 	t.Scopes, err = unlist(scopes)
@@ -107,8 +112,9 @@ func (s *Store) saveRefresh(ctx context.Context, q Querier, t *store.RefreshToke
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now().UTC()
 	}
-	_, err := q.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.Hash, t.FamilyID, t.ClientID, t.UserID, t.Resource, list(t.Scopes), ts(t.ExpiresAt), ts(t.UsedAt), ts(t.CreatedAt))
+	_, err := q.Exec(ctx, `INSERT INTO refresh_tokens (`+refreshColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		t.Hash, t.FamilyID, t.ClientID, t.UserID, t.Resource, list(t.Scopes), ts(t.ExpiresAt), ts(t.UsedAt), ts(t.CreatedAt),
+		t.SuccessorHash, t.Successor)
 	return s.insertErr("save refresh token", err)
 }
 
@@ -116,8 +122,10 @@ func (s *Store) saveRefresh(ctx context.Context, q Querier, t *store.RefreshToke
 // next.FamilyID, ClientID and UserID default to the old token's; a
 // different FamilyID is an error. Like ConsumeAuthCode, one conditional
 // UPDATE decides the single winner; the insert of next commits with it or
-// not at all.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) (*store.RefreshToken, error) {
+// not at all. The same UPDATE records next (its hash and sealedNext) on the
+// old token, and the old token's predecessor forgets the sealed old token:
+// once a successor is used, nothing can hand it out again.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, sealedNext []byte, now time.Time) (*store.RefreshToken, error) {
 	var old *store.RefreshToken
 	var result error
 	err := s.db.Tx(ctx, func(q Querier) error {
@@ -126,10 +134,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 			old, err = scanRefresh(r)
 			return err
 		}
-		err := queryOne(ctx, q, scan, `UPDATE refresh_tokens SET used_at = $2
+		err := queryOne(ctx, q, scan, `UPDATE refresh_tokens SET used_at = $2, successor_hash = $3, successor = $4
 			WHERE hash = $1 AND used_at = 0 AND `+notExpired(2)+`
 			AND NOT EXISTS (SELECT 1 FROM revoked_families f WHERE f.family_id = refresh_tokens.family_id)
-			RETURNING `+refreshColumns, oldHash, ts(now))
+			RETURNING `+refreshColumns, oldHash, ts(now), next.Hash, sealedNext)
 		if errors.Is(err, store.ErrNotFound) {
 			if err := queryOne(ctx, q, scan, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE hash = $1`, oldHash); err != nil {
 				return err
@@ -161,6 +169,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		}
 		if next.UserID == "" {
 			next.UserID = old.UserID
+		}
+		if _, err := q.Exec(ctx, `UPDATE refresh_tokens SET successor = NULL
+			WHERE family_id = $1 AND successor_hash = $2`, old.FamilyID, old.Hash); err != nil {
+			return err
 		}
 		return s.saveRefresh(ctx, q, next)
 	})

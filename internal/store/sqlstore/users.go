@@ -233,27 +233,27 @@ func (s *Store) SaveConsent(ctx context.Context, c *store.Consent) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.now().UTC()
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO consents (user_id, client_id, redirect_uri, scopes, created_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (user_id, client_id, redirect_uri) DO UPDATE SET scopes = excluded.scopes, created_at = excluded.created_at`,
-		c.UserID, c.ClientID, c.RedirectURI, list(c.Scopes), ts(c.CreatedAt))
+	_, err := s.db.Exec(ctx, `INSERT INTO consents (user_id, client_id, redirect_uri, resource, scopes, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (user_id, client_id, redirect_uri, resource) DO UPDATE SET scopes = excluded.scopes, created_at = excluded.created_at`,
+		c.UserID, c.ClientID, c.RedirectURI, c.Resource, list(c.Scopes), ts(c.CreatedAt))
 	return s.insertErr("save consent", err)
 }
 
-func (s *Store) ConsentFor(ctx context.Context, userID, clientID, redirectURI string) (*store.Consent, error) {
+func (s *Store) ConsentFor(ctx context.Context, userID, clientID, redirectURI, resource string) (*store.Consent, error) {
 	var c store.Consent
 	err := queryOne(ctx, s.db, func(r Rows) error {
 		var scopes string
 		var created int64
-		if err := r.Scan(&c.UserID, &c.ClientID, &c.RedirectURI, &scopes, &created); err != nil {
+		if err := r.Scan(&c.UserID, &c.ClientID, &c.RedirectURI, &c.Resource, &scopes, &created); err != nil {
 			return err
 		}
 		c.CreatedAt = tm(created)
 		var err error
 		c.Scopes, err = unlist(scopes)
 		return err
-	}, `SELECT user_id, client_id, redirect_uri, scopes, created_at FROM consents
-		WHERE user_id = $1 AND client_id = $2 AND redirect_uri = $3`, userID, clientID, redirectURI)
+	}, `SELECT user_id, client_id, redirect_uri, resource, scopes, created_at FROM consents
+		WHERE user_id = $1 AND client_id = $2 AND redirect_uri = $3 AND resource = $4`, userID, clientID, redirectURI, resource)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (s *Store) ConsentFor(ctx context.Context, userID, clientID, redirectURI st
 }
 
 // DeleteConsent deletes the user's consents to the client at every
-// redirect URI. Deleting what is not there is not an error.
+// redirect URI and for every resource. Deleting what is not there is not an error.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
 	_, err := s.db.Exec(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
 	return err

@@ -302,14 +302,14 @@ func testClients(t *testing.T, e *env) {
 	must(t, s.CreateClient(ctx, used))
 	must(t, s.TouchClient(ctx, "used", t0.Add(-time.Hour)))
 	u := createUser(t, ctx, s, "alice", "")
-	must(t, s.SaveConsent(ctx, &store.Consent{UserID: u.ID, ClientID: "unused", RedirectURI: "https://x/cb"}))
+	must(t, s.SaveConsent(ctx, &store.Consent{UserID: u.ID, ClientID: "unused", RedirectURI: "https://x/cb", Resource: "https://sb/mcp"}))
 	n, err := s.DeleteExpiredClients(ctx, t0)
 	must(t, err)
 	if n != 1 {
 		t.Errorf("DeleteExpiredClients = %d, want 1", n)
 	}
 	wantErr(t, "expired unused client", errOf(s.ClientByID(ctx, "unused")), store.ErrNotFound)
-	wantErr(t, "consent of deleted client", errOf(s.ConsentFor(ctx, u.ID, "unused", "https://x/cb")), store.ErrNotFound)
+	wantErr(t, "consent of deleted client", errOf(s.ConsentFor(ctx, u.ID, "unused", "https://x/cb", "https://sb/mcp")), store.ErrNotFound)
 	for _, id := range []string{"used", "dcr-1", url, "public"} {
 		if _, err := s.ClientByID(ctx, id); err != nil {
 			t.Errorf("client %s after DeleteExpiredClients: %v", id, err)
@@ -328,19 +328,32 @@ func testConsents(t *testing.T, e *env) {
 	ctx := e.ctx
 	u := createUser(t, ctx, s, "alice", "")
 	must(t, s.CreateClient(ctx, &store.Client{ID: "c1"}))
-	c := &store.Consent{UserID: u.ID, ClientID: "c1", RedirectURI: "https://a/cb", Scopes: []string{"mcp"}}
+	const all, hdr = "https://sb/mcp", "https://sb/mcp/hdr"
+	c := &store.Consent{UserID: u.ID, ClientID: "c1", RedirectURI: "https://a/cb", Resource: hdr, Scopes: []string{"mcp"}}
 	must(t, s.SaveConsent(ctx, c))
-	c2 := &store.Consent{UserID: u.ID, ClientID: "c1", RedirectURI: "https://a/cb", Scopes: []string{"mcp", "offline_access"}}
+	c2 := &store.Consent{UserID: u.ID, ClientID: "c1", RedirectURI: "https://a/cb", Resource: hdr, Scopes: []string{"mcp", "offline_access"}}
 	must(t, s.SaveConsent(ctx, c2))
-	must(t, s.SaveConsent(ctx, &store.Consent{UserID: u.ID, ClientID: "c1", RedirectURI: "https://b/cb"}))
-	got, err := s.ConsentFor(ctx, u.ID, "c1", "https://a/cb")
+	must(t, s.SaveConsent(ctx, &store.Consent{UserID: u.ID, ClientID: "c1", RedirectURI: "https://b/cb", Resource: hdr}))
+	got, err := s.ConsentFor(ctx, u.ID, "c1", "https://a/cb", hdr)
 	must(t, err)
 	diff(t, "upserted consent", got, c2)
-	wantErr(t, "other redirect URI", errOf(s.ConsentFor(ctx, u.ID, "c1", "https://c/cb")), store.ErrNotFound)
-	wantErr(t, "consent for unknown client", s.SaveConsent(ctx, &store.Consent{UserID: u.ID, ClientID: "nope", RedirectURI: "x"}), store.ErrNotFound)
+	wantErr(t, "other redirect URI", errOf(s.ConsentFor(ctx, u.ID, "c1", "https://c/cb", hdr)), store.ErrNotFound)
+	// Consent for one resource is not consent for another (issue 10,
+	// finding 3): /mcp/hdr's does not answer for /mcp.
+	wantErr(t, "other resource", errOf(s.ConsentFor(ctx, u.ID, "c1", "https://a/cb", all)), store.ErrNotFound)
+	wide := &store.Consent{UserID: u.ID, ClientID: "c1", RedirectURI: "https://a/cb", Resource: all, Scopes: []string{"mcp"}}
+	must(t, s.SaveConsent(ctx, wide))
+	got, err = s.ConsentFor(ctx, u.ID, "c1", "https://a/cb", all)
+	must(t, err)
+	diff(t, "consent for the second resource", got, wide)
+	got, err = s.ConsentFor(ctx, u.ID, "c1", "https://a/cb", hdr)
+	must(t, err)
+	diff(t, "consent for the first resource, after the second was saved", got, c2)
+	wantErr(t, "consent for unknown client", s.SaveConsent(ctx, &store.Consent{UserID: u.ID, ClientID: "nope", RedirectURI: "x", Resource: all}), store.ErrNotFound)
 	must(t, s.DeleteConsent(ctx, u.ID, "c1"))
-	wantErr(t, "deleted consent a", errOf(s.ConsentFor(ctx, u.ID, "c1", "https://a/cb")), store.ErrNotFound)
-	wantErr(t, "deleted consent b", errOf(s.ConsentFor(ctx, u.ID, "c1", "https://b/cb")), store.ErrNotFound)
+	for _, k := range []struct{ uri, res string }{{"https://a/cb", hdr}, {"https://b/cb", hdr}, {"https://a/cb", all}} {
+		wantErr(t, "deleted consent "+k.uri+" "+k.res, errOf(s.ConsentFor(ctx, u.ID, "c1", k.uri, k.res)), store.ErrNotFound)
+	}
 	must(t, s.DeleteConsent(ctx, u.ID, "c1")) // nothing left: not an error
 }
 
@@ -458,10 +471,10 @@ func testRefreshTokens(t *testing.T, e *env) {
 
 	// Rotation: old is marked used, next saved in the same family.
 	r2 := &store.RefreshToken{Hash: "r2", Scopes: []string{"mcp"}, ExpiresAt: exp}
-	old, err := s.RotateRefreshToken(ctx, "r1", r2, t0)
+	old, err := s.RotateRefreshToken(ctx, "r1", r2, []byte("sealed r2"), t0)
 	must(t, err)
-	if old.Hash != "r1" || !old.UsedAt.Equal(t0) {
-		t.Errorf("RotateRefreshToken returned %+v, want r1 used at %v", old, t0)
+	if old.Hash != "r1" || !old.UsedAt.Equal(t0) || old.SuccessorHash != "r2" || string(old.Successor) != "sealed r2" {
+		t.Errorf("RotateRefreshToken returned %+v, want r1 used at %v with successor r2", old, t0)
 	}
 	got, err = s.RefreshTokenByHash(ctx, "r2")
 	must(t, err)
@@ -470,22 +483,40 @@ func testRefreshTokens(t *testing.T, e *env) {
 	}
 
 	// Reuse of r1: the token comes back with ErrUsed; nothing is saved.
-	old, err = s.RotateRefreshToken(ctx, "r1", &store.RefreshToken{Hash: "r3", ExpiresAt: exp}, t0.Add(time.Second))
+	// It carries its successor, for the caller to judge a retry by.
+	old, err = s.RotateRefreshToken(ctx, "r1", &store.RefreshToken{Hash: "r3", ExpiresAt: exp}, []byte("sealed r3"), t0.Add(time.Second))
 	wantErr(t, "reuse", err, store.ErrUsed)
-	if old == nil || old.Hash != "r1" || old.FamilyID != "fam" {
-		t.Fatalf("reuse returned %+v, want r1", old)
+	if old == nil || old.Hash != "r1" || old.FamilyID != "fam" || old.SuccessorHash != "r2" || string(old.Successor) != "sealed r2" {
+		t.Fatalf("reuse returned %+v, want r1 with its successor r2", old)
 	}
 	wantErr(t, "token of a failed rotation", errOf(s.RefreshTokenByHash(ctx, "r3")), store.ErrNotFound)
 
 	// A rotation that cannot save next changes nothing.
-	_, err = s.RotateRefreshToken(ctx, "r2", &store.RefreshToken{Hash: "r1", ExpiresAt: exp}, t0)
+	_, err = s.RotateRefreshToken(ctx, "r2", &store.RefreshToken{Hash: "r1", ExpiresAt: exp}, nil, t0)
 	wantErr(t, "rotation onto a taken hash", err, store.ErrConflict)
-	if got, _ := s.RefreshTokenByHash(ctx, "r2"); got == nil || !got.UsedAt.IsZero() {
+	if got, _ := s.RefreshTokenByHash(ctx, "r2"); got == nil || !got.UsedAt.IsZero() || got.SuccessorHash != "" {
 		t.Errorf("r2 after a failed rotation = %+v, want it unused", got)
 	}
-	_, err = s.RotateRefreshToken(ctx, "r2", &store.RefreshToken{Hash: "r4", FamilyID: "other"}, t0)
+	if got, _ := s.RefreshTokenByHash(ctx, "r1"); got == nil || string(got.Successor) != "sealed r2" {
+		t.Errorf("r1 after its successor's failed rotation = %+v, want its successor kept", got)
+	}
+	_, err = s.RotateRefreshToken(ctx, "r2", &store.RefreshToken{Hash: "r4", FamilyID: "other"}, nil, t0)
 	if err == nil {
 		t.Error("rotation into another family succeeded")
+	}
+
+	// Rotating the successor makes its predecessor forget it: a used
+	// successor is never handed out again.
+	old, err = s.RotateRefreshToken(ctx, "r2", &store.RefreshToken{Hash: "r2b", ExpiresAt: exp}, []byte("sealed r2b"), t0)
+	must(t, err)
+	if old.SuccessorHash != "r2b" || string(old.Successor) != "sealed r2b" {
+		t.Errorf("rotated r2 = %+v, want successor r2b", old)
+	}
+	if got, _ := s.RefreshTokenByHash(ctx, "r1"); got == nil || got.Successor != nil || got.SuccessorHash != "r2" {
+		t.Errorf("r1 after its successor was rotated = %+v, want the successor's hash without the sealed token", got)
+	}
+	if got, _ := s.RefreshTokenByHash(ctx, "r2"); got == nil || string(got.Successor) != "sealed r2b" {
+		t.Errorf("r2 = %+v, want its own successor kept", got)
 	}
 
 	// Revoked family: ErrNotFound.
@@ -497,16 +528,16 @@ func testRefreshTokens(t *testing.T, e *env) {
 	if revoked, err := s.FamilyRevoked(ctx, "fam"); err != nil || !revoked {
 		t.Fatalf("FamilyRevoked after revocation = %v, %v", revoked, err)
 	}
-	_, err = s.RotateRefreshToken(ctx, "r2", &store.RefreshToken{Hash: "r5", ExpiresAt: exp}, t0)
+	_, err = s.RotateRefreshToken(ctx, "r2b", &store.RefreshToken{Hash: "r5", ExpiresAt: exp}, nil, t0)
 	wantErr(t, "rotation in revoked family", err, store.ErrNotFound)
-	_, err = s.RotateRefreshToken(ctx, "r1", &store.RefreshToken{Hash: "r5", ExpiresAt: exp}, t0)
+	_, err = s.RotateRefreshToken(ctx, "r1", &store.RefreshToken{Hash: "r5", ExpiresAt: exp}, nil, t0)
 	wantErr(t, "reuse in revoked family", err, store.ErrNotFound)
 
 	// Expired and unknown.
 	must(t, s.SaveRefreshToken(ctx, newRefresh("old", "fam2", t0)))
-	_, err = s.RotateRefreshToken(ctx, "old", &store.RefreshToken{Hash: "r6", ExpiresAt: exp}, t0)
+	_, err = s.RotateRefreshToken(ctx, "old", &store.RefreshToken{Hash: "r6", ExpiresAt: exp}, nil, t0)
 	wantErr(t, "expired token", err, store.ErrExpired)
-	_, err = s.RotateRefreshToken(ctx, "nope", &store.RefreshToken{Hash: "r7", ExpiresAt: exp}, t0)
+	_, err = s.RotateRefreshToken(ctx, "nope", &store.RefreshToken{Hash: "r7", ExpiresAt: exp}, nil, t0)
 	wantErr(t, "unknown token", err, store.ErrNotFound)
 
 	// Revoking a user's families at a client leaves other clients' alone.
@@ -531,7 +562,7 @@ func testRefreshConcurrent(t *testing.T, e *env) {
 	var i atomic.Int32
 	wins := race(t, 20, []store.Store{s1, s2}, func(s store.Store) error {
 		next := &store.RefreshToken{Hash: fmt.Sprintf("next-%d", i.Add(1)), ExpiresAt: t0.Add(time.Hour)}
-		old, err := s.RotateRefreshToken(ctx, "r0", next, t0)
+		old, err := s.RotateRefreshToken(ctx, "r0", next, []byte(next.Hash), t0)
 		if errors.Is(err, store.ErrUsed) && (old == nil || old.Hash != "r0") {
 			return fmt.Errorf("ErrUsed without the token: %+v", old)
 		}
