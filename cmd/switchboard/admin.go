@@ -10,11 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/switchboard-mcp/switchboard/internal/app"
-	"github.com/switchboard-mcp/switchboard/internal/store"
 )
 
 // adminState opens the data directory and an authorization server over it
@@ -52,7 +49,7 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 		if len(pos) != 2 {
 			return usageError{"usage: switchboard users add USERNAME"}
 		}
-		if *role != string(store.RoleAdmin) && *role != string(store.RoleUser) {
+		if *role != "admin" && *role != "user" {
 			return usageError{fmt.Sprintf("unknown role %q: use admin or user", *role)}
 		}
 		password, generated := "", false
@@ -67,7 +64,7 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 			rand.Read(b)
 			password, generated = base64.RawURLEncoding.EncodeToString(b), true
 		}
-		u, err := ad.Auth().CreateUser(ctx, pos[1], password, store.Role(*role))
+		u, err := ad.AddUser(ctx, pos[1], password, *role)
 		if err != nil {
 			return err
 		}
@@ -77,16 +74,7 @@ func cmdUsers(ctx context.Context, args []string, e *env) error {
 		}
 		return nil
 	case "list":
-		users, err := ad.Store().ListUsers(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USERNAME\tEMAIL\tROLE\tID\tCREATED")
-		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.Role, u.ID, u.CreatedAt.Format(time.DateOnly))
-		}
-		return tw.Flush()
+		return ad.WriteUsers(ctx, e.stdout)
 	}
 	return usageError{fmt.Sprintf("unknown users command %q", pos[0])}
 }
@@ -101,23 +89,19 @@ func cmdTokens(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	if len(pos) != 2 || pos[0] != "create" {
-		return usageError{"usage: switchboard tokens create USERNAME [--name NAME]"}
+		return usageError{"usage: switchboard tokens create USER [--name NAME] (username or email)"}
 	}
 	ad, err := adminState(ctx, *cfgPath, e)
 	if err != nil {
 		return err
 	}
 	defer ad.Close()
-	u, err := ad.Store().UserByUsername(ctx, pos[1])
-	if err != nil {
-		return fmt.Errorf("user %q: %w", pos[1], err)
-	}
-	key, _, err := ad.Auth().CreateAPIKey(ctx, u.ID, *name)
+	key, username, err := ad.CreateAPIKey(ctx, pos[1], *name)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s\n", key)
-	fmt.Fprintf(e.stderr, "personal API key for %s created; it is shown once. Use it as: Authorization: Bearer <key>\n", u.Username)
+	fmt.Fprintf(e.stderr, "personal API key for %s created; it is shown once. Use it as: Authorization: Bearer <key>\n", username)
 	return nil
 }
 

@@ -3,27 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
-	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 	_ "time/tzdata" // zones for get_current_time on machines without zoneinfo
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/app"
 	"github.com/switchboard-mcp/switchboard/internal/bench"
 	"github.com/switchboard-mcp/switchboard/internal/config"
-	"github.com/switchboard-mcp/switchboard/internal/hub"
 )
 
 // env is the process environment, injected so that tests can run commands
@@ -195,21 +188,7 @@ func cmdServe(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer a.Close()
-	a.Start(ctx, 3*time.Second)
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("switchboard listening", slog.String("url", "http://"+ln.Addr().String()+"/mcp"), slog.String("config", cfg.File), slog.Int("servers", len(cfg.Servers)+1))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(sctx)
-	return nil
+	return a.Serve(ctx, ln)
 }
 
 func isLoopbackAddr(addr string) bool {
@@ -242,20 +221,8 @@ func cmdStdio(ctx context.Context, args []string, e *env) error {
 	}
 	defer a.Close()
 	a.Start(ctx, 30*time.Second)
-	var t mcp.Transport = &mcp.StdioTransport{}
-	if f, ok := e.stdin.(*os.File); !ok || f != os.Stdin {
-		t = &mcp.IOTransport{Reader: io.NopCloser(e.stdin), Writer: nopWriteCloser{e.stdout}}
-	}
-	err = a.Gateway().ServeStdio(ctx, t)
-	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
-		return nil
-	}
-	return err
+	return a.ServeStdio(ctx, e.stdin, e.stdout)
 }
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
 
 // localApp starts the hub from config, waits for the servers to connect and
 // returns it, for the one-shot commands.
@@ -284,39 +251,7 @@ func cmdServers(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer a.Close()
-	st := a.Hub().Statuses()
-	// Which built-in tools the configuration leaves out, and why.
-	missing := a.UnavailableTools()
-	if *asJSON {
-		return writeJSON(e.stdout, map[string]any{"servers": st, "unavailableTools": missing})
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tTRANSPORT\tSTATE\tTOOLS\tRESOURCES\tPROMPTS\tDETAIL")
-	for _, s := range st {
-		detail := s.LastError
-		if detail == "" && s.ServerName != "" {
-			detail = s.ServerName + " " + s.ServerVersion
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Transport, s.State, s.Tools, s.Resources+s.ResourceTemplates, s.Prompts, detail)
-	}
-	tw.Flush()
-	for _, s := range st {
-		if len(s.StderrTail) > 0 && s.State != hub.StateConnected {
-			fmt.Fprintf(e.stdout, "\n%s stderr (last lines):\n  %s\n", s.Name, strings.Join(s.StderrTail, "\n  "))
-		}
-	}
-	if len(missing) > 0 {
-		names := make([]string, 0, len(missing))
-		for n := range missing {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		fmt.Fprintln(e.stdout, "\nbuilt-in tools not offered:")
-		for _, n := range names {
-			fmt.Fprintf(e.stdout, "  %s: %s\n", n, missing[n])
-		}
-	}
-	return nil
+	return a.WriteServers(e.stdout, *asJSON)
 }
 
 func cmdTools(ctx context.Context, args []string, e *env) error {
@@ -332,46 +267,11 @@ func cmdTools(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer a.Close()
-	type row struct {
-		Server      string `json:"server"`
-		Name        string `json:"name"`
-		Qualified   string `json:"qualifiedName"`
-		Description string `json:"description,omitempty"`
-		InputSchema any    `json:"inputSchema,omitempty"`
-	}
-	var rows []row
-	for _, c := range a.Hub().Conns() {
-		if len(pos) > 0 && pos[0] != c.Name() {
-			continue
-		}
-		cat := c.Catalog()
-		if cat == nil {
-			continue
-		}
-		for _, t := range cat.Tools {
-			rows = append(rows, row{c.Name(), t.Name, hub.QualifiedName(c.Name(), t.Name), t.Description, t.InputSchema})
-		}
-	}
+	server := ""
 	if len(pos) > 0 {
-		if _, err := a.Hub().Conn(pos[0]); err != nil {
-			return err
-		}
+		server = pos[0]
 	}
-	if *asJSON {
-		return writeJSON(e.stdout, map[string]any{"tools": rows})
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tTOOL\tDESCRIPTION")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Server, r.Name, firstLine(r.Description, 80))
-	}
-	tw.Flush()
-	for _, s := range a.Hub().Statuses() {
-		if s.State != hub.StateConnected && (len(pos) == 0 || pos[0] == s.Name) {
-			fmt.Fprintf(e.stderr, "note: %s is %s: %s\n", s.Name, s.State, s.LastError)
-		}
-	}
-	return nil
+	return a.WriteTools(e.stdout, e.stderr, server, *asJSON)
 }
 
 func cmdCall(ctx context.Context, args []string, e *env) error {
@@ -396,69 +296,7 @@ func cmdCall(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer a.Close()
-	c, err := a.Hub().Conn(pos[0])
-	if err != nil {
-		return err
-	}
-	res, err := c.CallTool(hub.WithDownstream(ctx, cliDownstream{}), &mcp.CallToolParams{Name: pos[1], Arguments: arguments})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if err := writeJSON(e.stdout, res); err != nil {
-			return err
-		}
-	} else {
-		printResult(e.stdout, res)
-	}
-	if res.IsError {
-		return errors.New("the tool reported an error")
-	}
-	return nil
-}
-
-func printResult(w io.Writer, res *mcp.CallToolResult) {
-	printed := false
-	for _, c := range res.Content {
-		switch c := c.(type) {
-		case *mcp.TextContent:
-			fmt.Fprintln(w, c.Text)
-			printed = true
-		case *mcp.ImageContent:
-			fmt.Fprintf(w, "[image %s, %d bytes]\n", c.MIMEType, len(c.Data))
-		case *mcp.AudioContent:
-			fmt.Fprintf(w, "[audio %s, %d bytes]\n", c.MIMEType, len(c.Data))
-		case *mcp.ResourceLink:
-			fmt.Fprintf(w, "[resource link %s]\n", c.URI)
-		case *mcp.EmbeddedResource:
-			fmt.Fprintf(w, "[resource %s]\n", c.Resource.URI)
-		}
-	}
-	if res.StructuredContent != nil {
-		b, _ := json.MarshalIndent(res.StructuredContent, "", "  ")
-		if printed {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintln(w, string(b))
-	}
-}
-
-// cliDownstream answers what a server asks of a terminal user: nothing can
-// be sampled or asked interactively, so such requests are declined.
-type cliDownstream struct{}
-
-func (cliDownstream) CreateMessage(context.Context, *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
-	return nil, errors.New("switchboard call cannot answer sampling requests")
-}
-func (cliDownstream) Elicit(context.Context, *mcp.ElicitParams) (*mcp.ElicitResult, error) {
-	return &mcp.ElicitResult{Action: "decline"}, nil
-}
-func (cliDownstream) ListRoots(context.Context, *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
-	return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
-}
-func (cliDownstream) Log(context.Context, *mcp.LoggingMessageParams) error { return nil }
-func (cliDownstream) Progress(context.Context, *mcp.ProgressNotificationParams) error {
-	return nil
+	return a.Call(ctx, e.stdout, pos[0], pos[1], arguments, *asJSON)
 }
 
 func cmdConfigCheck(args []string, e *env) error {
@@ -511,14 +349,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func firstLine(s string, n int) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > n {
-		s = s[:n-1] + "…"
-	}
-	return s
 }

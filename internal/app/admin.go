@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/switchboard-mcp/switchboard/internal/authserver"
 	"github.com/switchboard-mcp/switchboard/internal/config"
@@ -95,4 +98,101 @@ func RotateSecrets(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	}
 	fmt.Fprintf(w, "re-encrypted %d values with key %s; older keys may be removed from the key file once every replica has the new one\n", total, st.keys.PrimaryID())
 	return nil
+}
+
+// User finds a user by username or, failing that, by email.
+func (ad *Admin) User(ctx context.Context, nameOrEmail string) (*store.User, error) {
+	u, err := ad.st.store.UserByUsername(ctx, nameOrEmail)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = ad.st.store.UserByEmail(ctx, nameOrEmail)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w", nameOrEmail, err)
+	}
+	return u, nil
+}
+
+// AddUser creates a local account with role "admin" or "user".
+func (ad *Admin) AddUser(ctx context.Context, username, password, role string) (*store.User, error) {
+	return ad.as.CreateUser(ctx, username, password, store.Role(role))
+}
+
+// WriteUsers prints every user as a table.
+func (ad *Admin) WriteUsers(ctx context.Context, w io.Writer) error {
+	users, err := ad.st.store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tEMAIL\tROLE\tID\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.Role, u.ID, u.CreatedAt.Format(time.DateOnly))
+	}
+	return tw.Flush()
+}
+
+// CreateAPIKey creates a personal API key for the user named (username or
+// email) and returns it, shown once, with the user's username.
+func (ad *Admin) CreateAPIKey(ctx context.Context, user, name string) (key, username string, err error) {
+	u, err := ad.User(ctx, user)
+	if err != nil {
+		return "", "", err
+	}
+	key, _, err = ad.as.CreateAPIKey(ctx, u.ID, name)
+	return key, u.Username, err
+}
+
+// SetCredential saves value as variable of server for user.
+func (ad *Admin) SetCredential(ctx context.Context, w io.Writer, user, server, variable, value string) error {
+	u, err := ad.User(ctx, user)
+	if err != nil {
+		return err
+	}
+	h := ad.NewHub()
+	defer h.Close()
+	if err := h.SetCredentials(ctx, u.ID, server, map[string]string{variable: value}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "saved %s for %s on %s\n", variable, u.Username, server)
+	return nil
+}
+
+// ClearCredentials deletes user's values and OAuth token (revoked) for
+// server.
+func (ad *Admin) ClearCredentials(ctx context.Context, w io.Writer, user, server string) error {
+	u, err := ad.User(ctx, user)
+	if err != nil {
+		return err
+	}
+	h := ad.NewHub()
+	defer h.Close()
+	if err := h.DeleteCredentials(ctx, u.ID, server); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "cleared %s's values for %s\n", u.Username, server)
+	return nil
+}
+
+// WriteCredentialStatus prints the state of each per-user server as user
+// sees it.
+func (ad *Admin) WriteCredentialStatus(ctx context.Context, w io.Writer, user string) error {
+	u, err := ad.User(ctx, user)
+	if err != nil {
+		return err
+	}
+	h := ad.NewHub()
+	defer h.Close()
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tSTATE\tAUTHORIZATION\tMISSING\tDETAIL")
+	for _, s := range h.StatusesFor(ctx, u.ID) {
+		if !s.UserScoped {
+			continue
+		}
+		detail := s.LastError
+		if s.OAuthURL != "" {
+			detail = "authorize at " + s.OAuthURL
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, s.Authorization, strings.Join(s.MissingVariables, ","), detail)
+	}
+	return tw.Flush()
 }

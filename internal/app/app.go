@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -323,4 +324,24 @@ func (a *App) UnavailableTools() map[string]string {
 // sign-in, so no identity-provider tokens).
 func ToolOptions(cfg *config.Config, version string) *tools.Options {
 	return toolOptions(cfg, nil, version)
+}
+
+// Serve starts the app and serves Handler on ln until ctx ends, then shuts
+// the HTTP server down, giving requests in flight up to 10 s.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	a.Start(ctx, 3*time.Second)
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.logger.Info("switchboard listening", slog.String("url", "http://"+ln.Addr().String()+"/mcp"), slog.String("config", a.cfg.File), slog.Int("servers", len(a.cfg.Servers)+1))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	return nil
 }
