@@ -38,7 +38,7 @@ const usage = `Switchboard: an MCP hub, gateway and agent host.
 Usage:
   switchboard serve [--config FILE] [--listen HOST:PORT] [--insecure-no-auth]
                     (state in server.dataDir, default ./switchboard-data)
-  switchboard stdio [--config FILE]            serve all tools over stdin/stdout
+  switchboard stdio [--config FILE] [--user NAME]   serve all tools over stdin/stdout (as a local user)
   switchboard serve-tools [--config FILE] [--http 127.0.0.1:PORT]   only the built-in tools
   switchboard servers [--config FILE] [--json] show each server's status
   switchboard tools [--config FILE] [--json] [SERVER]
@@ -47,7 +47,7 @@ Usage:
   switchboard bench [--calls N] [--sessions N] [--idle N] [--json]
   switchboard chat [--agent NAME] [--model provider/model] [--server NAME]... [-p QUESTION] [--json] [--url URL --token T]
   switchboard users add USERNAME [--role admin|user] [--password-stdin] | users list
-  switchboard tokens create USERNAME [--name NAME]   personal API key
+  switchboard tokens create USER [--name NAME]   personal API key (USER: username or email)
   switchboard secrets rotate [--continue]
   switchboard credentials set SERVER VAR --user USERNAME   value from stdin
   switchboard credentials clear SERVER --user USERNAME | credentials status --user USERNAME
@@ -206,6 +206,7 @@ func isLoopbackAddr(addr string) bool {
 func cmdStdio(ctx context.Context, args []string, e *env) error {
 	fs := newFlags("stdio", e)
 	cfgPath := fs.String("config", "", "config file")
+	user := fs.String("user", "", "serve as this local user (username or email): their per-user servers, values and OAuth tokens")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -215,13 +216,13 @@ func cmdStdio(ctx context.Context, args []string, e *env) error {
 	}
 	// stdout carries the protocol; logs go to stderr only.
 	logger := newLogger(e.stderr, slog.LevelWarn)
-	a, err := app.New(ctx, cfg, &app.Options{Logger: logger, LookupEnv: e.lookupEnv, Version: version()})
+	a, err := app.New(ctx, cfg, &app.Options{Logger: logger, LookupEnv: e.lookupEnv, Version: version(), User: *user})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	a.Start(ctx, 30*time.Second)
-	return a.ServeStdio(ctx, e.stdin, e.stdout)
+	return a.ServeStdio(ctx, e.stdin, e.stdout, e.stderr)
 }
 
 // localApp starts the hub from config, waits for the servers to connect and

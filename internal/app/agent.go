@@ -1,13 +1,11 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 
 	"github.com/switchboard-mcp/switchboard/internal/agent"
 	"github.com/switchboard-mcp/switchboard/internal/config"
-	"github.com/switchboard-mcp/switchboard/internal/hub"
 	"github.com/switchboard-mcp/switchboard/internal/llm"
 	"github.com/switchboard-mcp/switchboard/internal/store"
 )
@@ -53,20 +51,6 @@ func newAgentHost(cfg *config.Config, a *App, stores agentStores, visible func(u
 
 // agentRoutes are the paths the agent host's handler serves under /api.
 var agentRoutes = []string{"/api/chat", "/api/chat/", "/api/agents", "/api/agents/", "/api/conversations", "/api/conversations/"}
-
-// visibleFor applies the config's access rules to a user's agent runs.
-func visibleFor(cfg *config.Config, s store.Store) func(user, server string) bool {
-	return func(user, server string) bool {
-		if server == hub.BuiltinName {
-			return true
-		}
-		u, err := s.UserByID(context.Background(), user)
-		if err != nil {
-			return false
-		}
-		return cfg.Access.Allows(server, string(u.Role), u.Username, u.Email)
-	}
-}
 
 // newAgentStores persists the agent host's conversations and agents in s.
 func newAgentStores(s store.Store) agentStores {

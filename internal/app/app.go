@@ -47,6 +47,11 @@ type Options struct {
 	// Addr is the address the listener is bound to, the public base URL
 	// when server.publicURL is empty; "" uses server.listen.
 	Addr string
+	// User is the local user (username or e-mail) the command line acts
+	// as, without Serve: the data directory is opened, per-user servers
+	// run with that user's values and OAuth tokens, and the access rules
+	// apply to them. "": the operator, who sees the shared servers only.
+	User string
 }
 
 // App is the wired core. Close releases everything New opened.
@@ -65,6 +70,10 @@ type App struct {
 	sh     *shared
 	as     *authserver.Server
 	cancel context.CancelFunc // stops sweep
+	policy *policy
+	// user is who the command line acts as (Options.User); nil: the
+	// operator.
+	user *Principal
 }
 
 // New wires Switchboard from cfg. Start connects the servers.
@@ -83,6 +92,9 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (*App, error) {
 		o.Version = "dev"
 	}
 	if !o.Serve {
+		if o.User != "" {
+			return newAsUser(ctx, cfg, &o)
+		}
 		return newApp(cfg, o.Logger, &o, nil, nil, nil), nil
 	}
 	if o.Insecure {
@@ -199,12 +211,13 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	if err != nil {
 		return nil, err
 	}
-	var hubRef *hub.Hub
+	pol := &policy{access: cfg.Access}
 	a := newApp(cfg, logger, o, toolOptions(cfg, as, o.Version), sessionOptions(&gateway.Options{
 		UserOf: userOf,
-		Access: func(r *http.Request) (string, func(string) bool) { return accessFor(cfg, hubRef)(r) },
+		Access: pol.request,
 	}, cfg, st, sh), hubOptions(st, as, base))
-	hubRef = a.hub
+	pol.hub = a.hub
+	a.policy = pol
 	a.st, a.sh, a.as = st, sh, as
 	mux := http.NewServeMux()
 	gw := a.gw.AcceptForwarded(as.Protect(a.gw.Handler()))
@@ -212,11 +225,11 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 		mux.Handle(p, gw)
 	}
 	api := web.NewAPI(a.hub, &web.Options{UserOf: userOf, Allow: func(r *http.Request, server string) bool {
-		_, allow := accessFor(cfg, hubRef)(r)
+		_, allow := pol.request(r)
 		return allow(server)
 	}})
 	mux.Handle("/api/", as.ProtectAPIOrSession(api.Handler()))
-	host, err := newAgentHost(cfg, a, newAgentStores(st.store), visibleFor(cfg, st.store), logger)
+	host, err := newAgentHost(cfg, a, newAgentStores(st.store), pol.visible(st.store), logger)
 	if err != nil {
 		a.hub.Close()
 		a.gw.Close()
@@ -236,7 +249,7 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	// The chat UI, for signed-in browsers (not in --insecure-no-auth
 	// mode: there is no browser session, so no CSRF protection).
 	chatTools := agent.NewHubTools(a.hub)
-	chatTools.Visible = visibleFor(cfg, st.store)
+	chatTools.Visible = pol.visible(st.store)
 	chatUI := ui.Handler(&ui.Options{Session: as.BrowserSession, ChatServers: chatTools.Servers, Logger: logger})
 	mux.Handle("/chat", chatUI)
 	mux.Handle("/chat/", chatUI)
@@ -248,13 +261,32 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	return a, nil
 }
 
+// newAsUser is the command line acting as a local user.
+func newAsUser(ctx context.Context, cfg *config.Config, o *Options) (*App, error) {
+	ad, err := OpenAdmin(ctx, cfg, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	u, err := ad.User(ctx, o.User)
+	if err != nil {
+		ad.Close()
+		return nil, err
+	}
+	a := newApp(cfg, o.Logger, o, toolOptions(cfg, ad.as, o.Version), nil, hubOptions(ad.st, ad.as, issuer(cfg, cfg.Listen)))
+	a.st, a.as = ad.st, ad.as
+	a.policy = &policy{access: cfg.Access, hub: a.hub}
+	p := principalFromUser(u)
+	a.user = &p
+	return a, nil
+}
+
 // Start connects the servers and waits up to wait for them, so that
 // clients that connect at once see every server that answers quickly (the
 // built-in one always does); slower ones appear through list_changed. With
 // authorization it also starts sweeping expired grants, until Close, and
 // logs the one-time setup link while there are no users.
 func (a *App) Start(ctx context.Context, wait time.Duration) {
-	if a.st != nil {
+	if a.st != nil && a.mux != nil {
 		sctx, cancel := context.WithCancel(context.Background())
 		a.cancel = cancel
 		go sweep(sctx, a.st.store, a.logger)

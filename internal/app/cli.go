@@ -189,13 +189,65 @@ func firstLine(s string, n int) string {
 }
 
 // ServeStdio serves the gateway over stdin and stdout until the client
-// closes stdin or ctx ends.
-func (a *App) ServeStdio(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
-	err := a.gw.ServeStdio(ctx, stdioTransport(stdin, stdout))
+// closes stdin or ctx ends. Acting as a user (Options.User), it serves
+// that user's view; otherwise the per-user servers are left out, and
+// errw says so once, with the reason for each.
+func (a *App) ServeStdio(ctx context.Context, stdin io.Reader, stdout, errw io.Writer) error {
+	t := stdioTransport(stdin, stdout)
+	var err error
+	if p := a.user; p != nil {
+		err = a.gw.ServeStdioAs(ctx, t, p.UserID, a.policy.key(*p), func(s string) bool { return a.policy.allows(*p, s) })
+	} else {
+		a.notePerUser(errw)
+		err = a.gw.ServeStdio(ctx, t)
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
+}
+
+// notePerUser tells the operator which servers run per user, and so are
+// not served without --user, and why each does.
+func (a *App) notePerUser(w io.Writer) {
+	var lines []string
+	for _, c := range a.hub.Conns() {
+		if c.Name() == hub.BuiltinName || !c.UserScoped() {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("  %s: %s", c.Name(), perUserReason(c.Config())))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "switchboard: %d per-user server(s) left out; serve them as a user with --user NAME:\n%s\n", len(lines), strings.Join(lines, "\n"))
+}
+
+// perUserReason says why a server connects once per user.
+func perUserReason(s *config.Server) string {
+	if s == nil {
+		return "it connects per user"
+	}
+	var why []string
+	if vars := hub.Variables(s); len(vars) > 0 {
+		why = append(why, "it needs each user's "+strings.Join(vars, ", "))
+	}
+	var identity []string
+	for _, p := range s.Placeholders() {
+		if strings.HasPrefix(p, "LIBRECHAT_") {
+			identity = append(identity, "{{"+p+"}}")
+		}
+	}
+	if len(identity) > 0 {
+		why = append(why, "it uses the user's identity ("+strings.Join(identity, ", ")+")")
+	}
+	if s.OBO != nil {
+		why = append(why, "it acts on behalf of the user with their sign-in token")
+	}
+	if len(why) == 0 || s.OAuth != nil || (s.RequiresOAuth != nil && *s.RequiresOAuth) {
+		why = append(why, "each user signs in to it (OAuth)")
+	}
+	return strings.Join(why, "; ")
 }
 
 // stdioTransport is the SDK's stdio transport for the process's own

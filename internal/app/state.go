@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -210,28 +209,6 @@ func toolOptions(cfg *config.Config, as *authserver.Server, version string) *too
 		}
 	}
 	return o
-}
-
-// accessFor answers, per request, which servers the signed-in user may use.
-func accessFor(cfg *config.Config, h *hub.Hub) func(r *http.Request) (string, func(string) bool) {
-	return func(r *http.Request) (string, func(string) bool) {
-		p, ok := authserver.UserFrom(r.Context())
-		role, name := "", ""
-		if ok {
-			role, name = string(p.Role), p.Username
-		}
-		allow := func(server string) bool {
-			return server == hub.BuiltinName || cfg.Access.Allows(server, role, name)
-		}
-		var names []string
-		for _, c := range h.Conns() {
-			if allow(c.Name()) {
-				names = append(names, c.Name())
-			}
-		}
-		slices.Sort(names)
-		return strings.Join(names, ","), allow
-	}
 }
 
 // oauthCallbackPath is the one callback URL of upstream OAuth.

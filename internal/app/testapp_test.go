@@ -36,11 +36,17 @@ func startApp(t *testing.T, serverSection, rest string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(t.Context(), cfg, &Options{Serve: true, Addr: "127.0.0.1:0"})
+	// The listener comes first: its address is the issuer when the config
+	// has no publicURL.
+	srv := httptest.NewUnstartedServer(nil)
+	a, err := New(t.Context(), cfg, &Options{Serve: true, Addr: srv.Listener.Addr().String()})
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
-	ta := &testApp{App: a, srv: httptest.NewServer(a.Handler())}
+	srv.Config.Handler = a.Handler()
+	srv.Start()
+	ta := &testApp{App: a, srv: srv}
 	t.Cleanup(func() {
 		ta.srv.Close()
 		a.Close()

@@ -29,6 +29,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -604,6 +605,13 @@ var errDisabled = errors.New("user is disabled")
 // linkUser finds the user an identity belongs to, or creates one. Accounts
 // are never joined by e-mail address: that would let whoever controls an
 // address at any provider take over the account.
+//
+// A user created from an identity gets a username from the provider's
+// profile (NAVER nickname, preferred_username, GitHub login; else the
+// e-mail's local part), made unique with a suffix (kim, kim-2, ...), and
+// the profile's e-mail address when the provider vouches for it, so that
+// access rules, API keys and the command line name them as local users.
+// Users created before usernames were given get one at their next sign-in.
 func (s *Server) linkUser(ctx context.Context, provider string, id *idp.Identity) (*store.User, error) {
 	if id == nil || id.Subject == "" {
 		return nil, errors.New("provider returned no subject")
@@ -618,6 +626,9 @@ func (s *Server) linkUser(ctx context.Context, provider string, id *idp.Identity
 			if u.Disabled {
 				return nil, errDisabled
 			}
+			if u.Username == "" {
+				s.nameUser(ctx, u, id)
+			}
 			return u, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -627,12 +638,7 @@ func (s *Server) linkUser(ctx context.Context, provider string, id *idp.Identity
 		if id.EmailVerified {
 			u.Email = id.Email
 		}
-		err = s.st.CreateUser(ctx, u)
-		if errors.Is(err, store.ErrConflict) && u.Email != "" {
-			u.Email = ""
-			err = s.st.CreateUser(ctx, u)
-		}
-		if err != nil {
+		if err := s.createNamedUser(ctx, u, id); err != nil {
 			return nil, err
 		}
 		err = s.st.LinkIdentity(ctx, &store.Identity{
@@ -651,6 +657,101 @@ func (s *Server) linkUser(ctx context.Context, provider string, id *idp.Identity
 		s.st.UpdateUser(ctx, u)
 	}
 	return nil, errors.New("identity link kept conflicting")
+}
+
+// maxUsernameTries bounds the suffixes tried before a random one.
+const maxUsernameTries = 50
+
+// createNamedUser creates u with the first free username derived from id.
+// An e-mail address another user already has is left out rather than
+// failing the sign-in.
+func (s *Server) createNamedUser(ctx context.Context, u *store.User, id *idp.Identity) error {
+	base := usernameBase(id)
+	for n := 1; ; n++ {
+		u.Username = usernameCandidate(base, n)
+		if n <= maxUsernameTries {
+			if _, err := s.st.UserByUsername(ctx, u.Username); err == nil {
+				continue
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if u.Email != "" {
+			if _, err := s.st.UserByEmail(ctx, u.Email); err == nil {
+				u.Email = ""
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		err := s.st.CreateUser(ctx, u)
+		if !errors.Is(err, store.ErrConflict) || n > maxUsernameTries+2 {
+			return err
+		}
+		// Taken meanwhile (another sign-in at the same moment): try on.
+	}
+}
+
+// nameUser gives an existing user without a username one (and the
+// provider's vouched-for e-mail, if the user has none); failures are
+// logged and the sign-in goes on.
+func (s *Server) nameUser(ctx context.Context, u *store.User, id *idp.Identity) {
+	base := usernameBase(id)
+	email := u.Email
+	if email == "" && id.EmailVerified {
+		if _, err := s.st.UserByEmail(ctx, id.Email); errors.Is(err, store.ErrNotFound) {
+			email = id.Email
+		}
+	}
+	for n := 1; n <= maxUsernameTries+1; n++ {
+		name := usernameCandidate(base, n)
+		if n <= maxUsernameTries {
+			if _, err := s.st.UserByUsername(ctx, name); err == nil {
+				continue
+			}
+		}
+		v := *u
+		v.Username, v.Email = name, email
+		err := s.st.UpdateUser(ctx, &v)
+		if err == nil {
+			*u = v
+			s.cache.drop("user:" + u.ID)
+			return
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			s.log.Warn("naming a user from their identity", slogString(logKeyUser, u.ID), errAttr(err))
+			return
+		}
+		email = u.Email // the conflict may be the address: keep the old one
+	}
+}
+
+// usernameBase is the username a provider's profile suggests: at most 64
+// characters, without spaces.
+func usernameBase(id *idp.Identity) string {
+	name := strings.TrimSpace(id.Username)
+	if name == "" {
+		name, _, _ = strings.Cut(id.Email, "@")
+	}
+	name = strings.Join(strings.Fields(name), "-")
+	if name == "" {
+		name = "user"
+	}
+	if r := []rune(name); len(r) > 56 {
+		name = string(r[:56]) // room for a suffix within 64
+	}
+	return name
+}
+
+// usernameCandidate is base for n = 1, base-n up to maxUsernameTries, then
+// base with a random suffix.
+func usernameCandidate(base string, n int) string {
+	switch {
+	case n == 1:
+		return base
+	case n <= maxUsernameTries:
+		return fmt.Sprintf("%s-%d", base, n)
+	}
+	return base + "-" + randomToken()[:6]
 }
 
 // finish remembers consent and issues the authorization code, or ends a

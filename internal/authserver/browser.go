@@ -29,6 +29,7 @@ const sessionClientID = "session"
 type BrowserSession struct {
 	UserID   string
 	Username string
+	Email    string
 	Role     store.Role
 	// CSRF is what requests authenticated by this session's cookie must
 	// send in the X-Switchboard-CSRF header. Pages embed it; another
@@ -64,7 +65,7 @@ func (s *Server) browserSession(r *http.Request) (*BrowserSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BrowserSession{UserID: u.ID, Username: u.Username, Role: u.Role, CSRF: sessionCSRF(c.Value)}, nil
+	return &BrowserSession{UserID: u.ID, Username: u.Username, Email: u.Email, Role: u.Role, CSRF: sessionCSRF(c.Value)}, nil
 }
 
 // sessionCSRF derives a session's CSRF token from its cookie value, so it
@@ -112,7 +113,7 @@ func (s *Server) ProtectAPIOrSession(next http.Handler) http.Handler {
 			return
 		}
 		p := &Principal{
-			UserID: bs.UserID, Username: bs.Username, Role: bs.Role, ClientID: sessionClientID,
+			UserID: bs.UserID, Username: bs.Username, Email: bs.Email, Role: bs.Role, ClientID: sessionClientID,
 			Scopes: []string{s.scopes[0]}, Resource: s.issuer + "/mcp",
 		}
 		r = r.Clone(WithPrincipal(r.Context(), p))

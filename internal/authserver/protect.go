@@ -17,6 +17,7 @@ import (
 type Principal struct {
 	UserID   string
 	Username string
+	Email    string // "" when the user has none
 	Role     store.Role
 	ClientID string // the OAuth client, or "apikey:<id>" for a personal API key
 	Scopes   []string
@@ -167,7 +168,7 @@ func (s *Server) verify(ctx context.Context, raw, resource string) (*Principal, 
 	if !slices.Contains(scopes, s.scopes[0]) {
 		return nil, errInsufficientScope
 	}
-	return &Principal{UserID: u.ID, Username: u.Username, Role: u.Role, ClientID: c.ClientID, Scopes: scopes, Resource: resource}, nil
+	return &Principal{UserID: u.ID, Username: u.Username, Email: u.Email, Role: u.Role, ClientID: c.ClientID, Scopes: scopes, Resource: resource}, nil
 }
 
 func errOr(err, d error) error {
@@ -247,7 +248,7 @@ func (s *Server) verifyAPIKey(ctx context.Context, raw, resource string) (*Princ
 			s.log.Warn("touching API key", errAttr(err))
 		}
 	}
-	return &Principal{UserID: u.ID, Username: u.Username, Role: u.Role, ClientID: "apikey:" + k.ID, Scopes: scopes, Resource: resource}, nil
+	return &Principal{UserID: u.ID, Username: u.Username, Email: u.Email, Role: u.Role, ClientID: "apikey:" + k.ID, Scopes: scopes, Resource: resource}, nil
 }
 
 // CreateAPIKey creates a personal API key for a user. The plaintext is

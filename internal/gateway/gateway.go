@@ -268,6 +268,21 @@ func (g *Gateway) ServeStdio(ctx context.Context, t mcp.Transport) error {
 	return g.agg.server.Run(ctx, t)
 }
 
+// ServeStdioAs serves user's aggregate view over t: the servers allow
+// admits, per-user ones with user's credentials and OAuth tokens. akey
+// names the set allow admits, as Options.Access does.
+func (g *Gateway) ServeStdioAs(ctx context.Context, t mcp.Transport, user, akey string, allow func(string) bool) error {
+	// The view is this process's alone (switchboard stdio --user), so its
+	// requests can be marked as the user's before they reach the view.
+	v := g.aggregate(akey+"\x00stdio-user="+user, allow, false, user)
+	v.server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			return next(hub.WithUser(ctx, user), method, req)
+		}
+	})
+	return v.server.Run(ctx, t)
+}
+
 // Aggregate returns the SDK server of the aggregate view, for in-process use.
 func (g *Gateway) Aggregate() *mcp.Server { return g.agg.server }
 

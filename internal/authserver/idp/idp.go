@@ -48,9 +48,11 @@ type Identity struct {
 	// response.id (classic mode), GitHub's numeric id in decimal.
 	Subject string
 	Email   string
-	// EmailVerified is true only when the provider says so explicitly
-	// (email_verified / verified_email). NAVER's profile API and GitHub's
-	// user API do not, so it is false for them.
+	// EmailVerified is true when the provider says so explicitly
+	// (email_verified / verified_email) and for NAVER, whose profile
+	// e-mail is the account's own address (NAVER's profile API has no flag;
+	// the address is the naver.com mailbox or the one confirmed at sign-up).
+	// GitHub's user API says nothing, so it is false there.
 	EmailVerified bool
 	Name          string
 	Username      string // preferred_username, NAVER nickname, GitHub login

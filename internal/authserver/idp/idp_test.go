@@ -89,7 +89,7 @@ var ignoreProfile = cmpopts.IgnoreFields(idp.Identity{}, "Profile")
 func TestFullFlow(t *testing.T) {
 	naverUser := idptest.DefaultNaverUser()
 	naverIdentity := &idp.Identity{
-		Subject: naverUser.ID, Email: naverUser.Email, Name: naverUser.Name,
+		Subject: naverUser.ID, Email: naverUser.Email, EmailVerified: true, Name: naverUser.Name,
 		Username: naverUser.Nickname, Picture: naverUser.ProfileImage,
 	}
 	google := idptest.DefaultGoogleUser()

@@ -23,6 +23,7 @@ func newNaver(ctx context.Context, cfg Config, client *http.Client) (*provider, 
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
 		refresh:      true,
+		ownEmail:     true,
 	}
 	if cfg.ClientSecret == "" {
 		return nil, fmt.Errorf("client secret is required for type naver")

@@ -46,6 +46,10 @@ type provider struct {
 	// sameSubject requires the profile's subject to equal the id_token's
 	// (OIDC Core §5.3.2 for userinfo).
 	sameSubject bool
+	// ownEmail marks a provider whose profile e-mail is the address of the
+	// account itself, confirmed by the provider though not flagged so
+	// (NAVER): it counts as verified.
+	ownEmail bool
 
 	refresh bool
 }
@@ -104,6 +108,9 @@ func (p *provider) Exchange(ctx context.Context, params url.Values, pkceVerifier
 	id, err := p.identify(ctx, tok, nonce)
 	if err != nil {
 		return nil, nil, err
+	}
+	if p.ownEmail && id.Email != "" {
+		id.EmailVerified = true
 	}
 	return id, tok, nil
 }
