@@ -479,7 +479,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	throttleKey := loginKey(username, remoteIP(r))
+	throttleKey := newLoginThrottle(username, s.clientIP(r))
 	if blocked, retry := s.loginBlocked(r.Context(), throttleKey); blocked {
 		w.Header().Set("Retry-After", retryAfterSeconds(retry))
 		s.renderPending(w, r, http.StatusTooManyRequests, rid, p, "signin", "throttled", username)

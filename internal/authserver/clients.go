@@ -115,7 +115,7 @@ func (s *Server) validateMetadata(m *clientMetadata, cimd bool) *oauthErr {
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	if ok, retry := s.allowRegistration(r.Context(), remoteIP(r)); !ok {
+	if ok, retry := s.allowRegistration(r.Context(), s.clientIP(r)); !ok {
 		w.Header().Set("Retry-After", retryAfterSeconds(retry))
 		writeOAuthError(w, &oauthErr{http.StatusTooManyRequests, "slow_down", "too many registrations; try again later"}, false)
 		return
