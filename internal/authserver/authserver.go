@@ -64,9 +64,10 @@ type Options struct {
 	// refusing private addresses (tests pass one that allows their
 	// httptest server; configuration cannot).
 	HTTPClient *http.Client
-	// Limiter counts client registrations per client address and, when it
-	// also implements ratelimit.Failures (both of that package's limiters
-	// do), failed sign-ins per account and per client address. Replicas sharing one
+	// Limiter counts client registrations per client address, fetches of
+	// Client ID Metadata Documents per host and, when it also implements
+	// ratelimit.Failures (both of that package's limiters do), failed
+	// sign-ins per account and per client address. Replicas sharing one
 	// (ratelimit.Redis) enforce the limits together. If it fails, the
 	// request is let through and the error logged: an outage of Redis must
 	// not lock everyone out of signing in. Nil: a ratelimit.Memory, each
@@ -100,10 +101,11 @@ type Server struct {
 	secure    bool // issuer is https: __Host- cookies with Secure
 
 	keys           *keyRing
-	limiter        ratelimit.Limiter  // registrations per client address
+	limiter        ratelimit.Limiter  // registrations per client address, CIMD fetches per host
 	failures       ratelimit.Failures // failed sign-ins per account and per client address
 	trustedProxies []netip.Prefix
 	cache          *ttlCache // user and family-revocation lookups of Protect
+	cimdFailures   *ttlCache // Client ID Metadata Document URLs that failed lately
 	dummyHash      string    // compared against for unknown usernames
 
 	mu          sync.Mutex // guards the fields below
@@ -146,6 +148,7 @@ func New(ctx context.Context, o *Options) (*Server, error) {
 		limiter:        o.Limiter,
 		trustedProxies: o.TrustedProxies,
 		cache:          newTTLCache(5 * time.Second),
+		cimdFailures:   newTTLCache(cimdNegativeTTL),
 		apiKeyTouch:    map[string]time.Time{},
 	}
 	for _, p := range o.Providers {
