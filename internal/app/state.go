@@ -127,8 +127,9 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st *state, base stri
 			}
 			return out
 		},
-		Limiter: st.limiter,
-		Logger:  logger,
+		Limiter:        st.limiter,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         logger,
 	})
 }
 

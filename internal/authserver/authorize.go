@@ -202,6 +202,18 @@ func (s *Server) resolveResource(raw string) (string, bool) {
 	return "", false
 }
 
+// unknownServerResource is resolveResource for the endpoint of a server
+// that is not configured: the same normalization, for a URL of the shape
+// Issuer+"/mcp/{name}".
+func (s *Server) unknownServerResource(raw string) (string, bool) {
+	if strings.Contains(raw, "#") {
+		return "", false
+	}
+	base, _, _ := strings.Cut(raw, "?")
+	base = strings.TrimSuffix(base, "/")
+	return base, s.serverResourceShape(base)
+}
+
 func validChallenge(c string) bool {
 	if len(c) != 43 { // base64url of a SHA-256 digest, unpadded
 		return false
@@ -295,10 +307,16 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_target", "only one resource may be requested")
 		return
 	}
-	resource, ok := s.resolveResource(q.Get("resource"))
-	if !ok {
-		fail("invalid_target", "resource is not an MCP endpoint of this server")
-		return
+	resource, known := s.resolveResource(q.Get("resource"))
+	if !known {
+		// An endpoint of a server that does not exist is refused only once
+		// the user is signed in (here or in finish), so that the answer to
+		// an anonymous request does not tell which servers exist (see
+		// handlePRM).
+		if resource, ok = s.unknownServerResource(q.Get("resource")); !ok {
+			fail("invalid_target", "resource is not an MCP endpoint of this server")
+			return
+		}
 	}
 	scopes := strings.Fields(q.Get("scope"))
 	if len(scopes) == 0 {
@@ -323,6 +341,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	prompt := strings.Fields(q.Get("prompt"))
 	sessKey, sess := s.session(r)
 	if sess != nil && sess.UserID != "" && !slices.Contains(prompt, "login") {
+		if !known {
+			fail("invalid_target", "resource is not an MCP endpoint of this server")
+			return
+		}
 		if !slices.Contains(prompt, "consent") {
 			if s.consented(ctx, sess.UserID, c.ID, redirectURI, resource, scopes) {
 				s.finish(w, r, p, sess.UserID)
@@ -480,7 +502,7 @@ func (s *Server) handleLocalLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	throttleKey := loginKey(username, remoteIP(r))
+	throttleKey := newLoginThrottle(username, s.clientIP(r))
 	if blocked, retry := s.loginBlocked(r.Context(), throttleKey); blocked {
 		w.Header().Set("Retry-After", retryAfterSeconds(retry))
 		s.renderPending(w, r, http.StatusTooManyRequests, rid, p, "signin", "throttled", username)
@@ -759,6 +781,12 @@ func usernameCandidate(base string, n int) string {
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, p *pendingAuth, userID string) {
 	if p.Browser {
 		s.signedIn(w, r, p.Next)
+		return
+	}
+	// The resource is checked again: it may name a server that does not
+	// exist (see handleAuthorize), or one removed during the sign-in.
+	if _, ok := s.resolveResource(p.Resource); !ok {
+		s.redirectError(w, r, p.RedirectURI, p.State, authzError{"invalid_target", "resource is not an MCP endpoint of this server"})
 		return
 	}
 	ctx := r.Context()

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -63,14 +64,19 @@ type Options struct {
 	// refusing private addresses (tests pass one that allows their
 	// httptest server; configuration cannot).
 	HTTPClient *http.Client
-	// Limiter counts client registrations per IP address and, when it also
-	// implements ratelimit.Failures (both of that package's limiters do),
-	// failed sign-ins per username and IP address. Replicas sharing one
+	// Limiter counts client registrations per client address, fetches of
+	// Client ID Metadata Documents per host and, when it also implements
+	// ratelimit.Failures (both of that package's limiters do), failed
+	// sign-ins per account and per client address. Replicas sharing one
 	// (ratelimit.Redis) enforce the limits together. If it fails, the
 	// request is let through and the error logged: an outage of Redis must
 	// not lock everyone out of signing in. Nil: a ratelimit.Memory, each
 	// replica counting on its own.
 	Limiter ratelimit.Limiter
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (server.trustedProxies), for the limits above. Nil: none;
+	// the client is the peer of the connection.
+	TrustedProxies []netip.Prefix
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
@@ -94,11 +100,13 @@ type Server struct {
 	now       func() time.Time
 	secure    bool // issuer is https: __Host- cookies with Secure
 
-	keys      *keyRing
-	limiter   ratelimit.Limiter  // registrations per IP
-	failures  ratelimit.Failures // failed sign-ins per username and IP
-	cache     *ttlCache          // user and family-revocation lookups of Protect
-	dummyHash string             // compared against for unknown usernames
+	keys           *keyRing
+	limiter        ratelimit.Limiter  // registrations per client address, CIMD fetches per host
+	failures       ratelimit.Failures // failed sign-ins per account and per client address
+	trustedProxies []netip.Prefix
+	cache          *ttlCache // user and family-revocation lookups of Protect
+	cimdFailures   *ttlCache // Client ID Metadata Document URLs that failed lately
+	dummyHash      string    // compared against for unknown usernames
 
 	mu          sync.Mutex // guards the fields below
 	apiKeyTouch map[string]time.Time
@@ -124,22 +132,24 @@ func New(ctx context.Context, o *Options) (*Server, error) {
 		return nil, fmt.Errorf("authserver: issuer %q must be an absolute http(s) URL without query or fragment", o.Issuer)
 	}
 	s := &Server{
-		issuer:      strings.TrimRight(o.Issuer, "/"),
-		st:          o.Store,
-		providers:   map[string]idp.Provider{},
-		local:       o.LocalLogin,
-		resources:   o.Resources,
-		scopes:      o.Scopes,
-		accessTTL:   o.AccessTokenTTL,
-		refreshTT:   o.RefreshTokenTTL,
-		codeTTL:     o.CodeTTL,
-		hc:          o.HTTPClient,
-		log:         o.Logger,
-		now:         o.Now,
-		secure:      iu.Scheme == "https",
-		limiter:     o.Limiter,
-		cache:       newTTLCache(5 * time.Second),
-		apiKeyTouch: map[string]time.Time{},
+		issuer:         strings.TrimRight(o.Issuer, "/"),
+		st:             o.Store,
+		providers:      map[string]idp.Provider{},
+		local:          o.LocalLogin,
+		resources:      o.Resources,
+		scopes:         o.Scopes,
+		accessTTL:      o.AccessTokenTTL,
+		refreshTT:      o.RefreshTokenTTL,
+		codeTTL:        o.CodeTTL,
+		hc:             o.HTTPClient,
+		log:            o.Logger,
+		now:            o.Now,
+		secure:         iu.Scheme == "https",
+		limiter:        o.Limiter,
+		trustedProxies: o.TrustedProxies,
+		cache:          newTTLCache(5 * time.Second),
+		cimdFailures:   newTTLCache(cimdNegativeTTL),
+		apiKeyTouch:    map[string]time.Time{},
 	}
 	for _, p := range o.Providers {
 		if _, dup := s.providers[p.Name()]; dup {

@@ -21,6 +21,9 @@ const (
 	maxDocBytes      = 64 << 10
 	registrationTTL  = 30 * 24 * time.Hour // unused DCR registrations expire
 	cimdCacheTTL     = 24 * time.Hour      // a CIMD document is refetched after this
+	cimdNegativeTTL  = time.Minute         // a failed CIMD fetch is not retried before this
+	cimdFetchLimit   = 10                  // CIMD fetches per host
+	cimdFetchWindow  = time.Minute
 	maxClientNameLen = 200
 )
 
@@ -115,7 +118,7 @@ func (s *Server) validateMetadata(m *clientMetadata, cimd bool) *oauthErr {
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	if ok, retry := s.allowRegistration(r.Context(), remoteIP(r)); !ok {
+	if ok, retry := s.allowRegistration(r.Context(), s.clientIP(r)); !ok {
 		w.Header().Set("Retry-After", retryAfterSeconds(retry))
 		writeOAuthError(w, &oauthErr{http.StatusTooManyRequests, "slow_down", "too many registrations; try again later"}, false)
 		return
@@ -218,7 +221,7 @@ func (s *Server) client(ctx context.Context, id string) (*store.Client, error) {
 	if !isCIMDClientID(id) {
 		return nil, errUnknownClient
 	}
-	c, err = s.fetchCIMD(ctx, id)
+	c, err = s.fetchCIMDLimited(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -233,6 +236,37 @@ func (s *Server) client(ctx context.Context, id string) (*store.Client, error) {
 type cimdError struct{ msg string }
 
 func (e *cimdError) Error() string { return "client metadata document: " + e.msg }
+
+// fetchCIMDLimited fetches a metadata document unless its URL failed
+// lately or its host was asked too often. Any client_id given to /authorize
+// or /token makes Switchboard fetch a URL, so without these an anonymous
+// caller could have it hammer a host, or itself, with fetches: a failure is
+// remembered for cimdNegativeTTL (per replica) and answered from memory,
+// and each host gets at most cimdFetchLimit fetches per cimdFetchWindow
+// (shared by the replicas through the limiter). Documents that were fetched
+// are kept in the store (cimdCacheTTL) and need no fetch.
+func (s *Server) fetchCIMDLimited(ctx context.Context, id string) (*store.Client, error) {
+	now := s.now()
+	if v, ok := s.cimdFailures.get(id, now); ok {
+		return nil, v.(*cimdError)
+	}
+	u, _ := url.Parse(id) // isCIMDClientID parsed it
+	lctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+	ok, _, err := s.limiter.Allow(lctx, "cimd:"+strings.ToLower(u.Host), cimdFetchLimit, cimdFetchWindow)
+	cancel()
+	if err != nil {
+		s.failOpen("cimd", err)
+	} else if !ok {
+		s.log.Warn("client metadata document fetches from this host are rate limited", slogClient(id))
+		return nil, &cimdError{"too many documents fetched from its host lately; try again in a minute"}
+	}
+	c, err := s.fetchCIMD(ctx, id)
+	var ce *cimdError
+	if errors.As(err, &ce) {
+		s.cimdFailures.put(id, ce, now)
+	}
+	return c, err
+}
 
 func (s *Server) fetchCIMD(ctx context.Context, id string) (*store.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -423,10 +423,10 @@ func TestLoginThrottleAndLanguage(t *testing.T) {
 		t.Fatalf("Korean sign-in page lacks language, client name or redirect host:\n%s", page)
 	}
 	rid, csrf := formFields(t, page)
-	for i := range 6 {
+	for i := range loginBackoff.Free + 2 {
 		resp, _ := b.post(t, e.iss+"/login", url.Values{"rid": {rid}, "csrf": {csrf}, "username": {"alice"}, "password": {"wrong password"}})
 		want := 401
-		if i >= 5 {
+		if i > loginBackoff.Free {
 			want = 429
 		}
 		if resp.StatusCode != want {

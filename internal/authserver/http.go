@@ -3,8 +3,9 @@ package authserver
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 )
 
 func errAttr(err error) slog.Attr { return slog.String(logKeyErr, err.Error()) }
@@ -51,14 +52,62 @@ func writeOAuthError(w http.ResponseWriter, e *oauthErr, basic bool) {
 	writeJSON(w, e.status, body)
 }
 
-// remoteIP is the peer address; a reverse proxy in front is expected to
-// be the only peer, so forwarded headers are not trusted here.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// clientIP is the address of the client that sent r. It is the peer's,
+// unless the peer is a trusted proxy (Options.TrustedProxies): then
+// X-Forwarded-For is read from the right, where each trusted proxy appended
+// the address it was connected from, skipping the trusted hops; the first
+// address that is not a trusted proxy is the client. Everything left of it
+// was written by the client or by proxies not trusted, and is ignored. When
+// every hop is trusted, the leftmost one is the client; an entry that is not
+// an address ends the walk at the hop that passed it on.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if !s.trusted(peer) {
+		return peer
 	}
-	return host
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		for hop := range strings.SplitSeq(h, ",") {
+			hops = append(hops, strings.TrimSpace(hop))
+		}
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip := peerAddr(hops[i])
+		if !ip.IsValid() {
+			break
+		}
+		client = ip
+		if !s.trusted(ip) {
+			break
+		}
+	}
+	return client
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	for _, p := range s.trustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerAddr parses "ip", "ip:port" or "[ipv6]:port"; IPv4-mapped IPv6
+// addresses become IPv4. The zero Addr when it is none of these.
+func peerAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil || ip.Zone() != "" {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
 }
 
 func slogClient(id string) slog.Attr   { return slog.String(logKeyClient, id) }

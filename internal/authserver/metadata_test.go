@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -54,10 +55,15 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 
 func TestProtectedResourceMetadata(t *testing.T) {
 	e := newEnv(t, nil)
+	// A server that is not configured (unknown) gets the same answer as
+	// one that is (x): the metadata does not tell which servers exist.
 	for path, resource := range map[string]string{
-		"/.well-known/oauth-protected-resource/mcp":   e.iss + "/mcp",
-		"/.well-known/oauth-protected-resource/mcp/x": e.iss + "/mcp/x",
-		"/.well-known/oauth-protected-resource":       e.iss + "/mcp",
+		"/.well-known/oauth-protected-resource/mcp":           e.iss + "/mcp",
+		"/.well-known/oauth-protected-resource/mcp/x":         e.iss + "/mcp/x",
+		"/.well-known/oauth-protected-resource/mcp/x/":        e.iss + "/mcp/x",
+		"/.well-known/oauth-protected-resource":               e.iss + "/mcp",
+		"/.well-known/oauth-protected-resource/mcp/unknown":   e.iss + "/mcp/unknown",
+		"/.well-known/oauth-protected-resource/mcp/%EB%A9%94": e.iss + "/mcp/메",
 	} {
 		status, m := getJSON(t, e.iss+path)
 		want := map[string]any{
@@ -71,8 +77,11 @@ func TestProtectedResourceMetadata(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", path, diff)
 		}
 	}
-	if status, _ := getJSON(t, e.iss+"/.well-known/oauth-protected-resource/mcp/unknown"); status != 404 {
-		t.Errorf("unknown resource: %d, want 404", status)
+	// Paths that cannot be an MCP endpoint are not found.
+	for _, p := range []string{"/mcp/a/b", "/mcp/%2E%2E", "/mcp/a%20b", "/other", "/mcpx"} {
+		if status, _ := getJSON(t, e.iss+"/.well-known/oauth-protected-resource"+p); status != 404 {
+			t.Errorf("%s: %d, want 404", p, status)
+		}
 	}
 	status, m := getJSON(t, e.iss+"/jwks")
 	if keys, _ := m["keys"].([]any); status != 200 || len(keys) != 1 || keys[0].(map[string]any)["alg"] != "ES256" {
@@ -136,5 +145,39 @@ func TestRegister(t *testing.T) {
 	}
 	if !limited {
 		t.Error("registration is not rate limited")
+	}
+}
+
+// Issue 10, finding 7 (PRM enumeration): without signing in, an
+// authorization request for a server that does not exist looks like one for
+// a server that does (the sign-in page); the refusal (invalid_target) comes
+// only to a signed-in user, and no code is issued for it.
+func TestUnknownServerNotRevealedBeforeSignIn(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.publicClient()
+	e.user("alice")
+	for _, res := range []string{"/mcp/x", "/mcp/unknown"} {
+		resp, page := newBrowser().get(t, e.authorizeURL(c, newPKCE(), url.Values{"resource": {e.iss + res}}))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `action="/login"`) {
+			t.Fatalf("%s before sign-in: %d Location=%q, want the sign-in page", res, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// Signing in through it ends in invalid_target, without a code.
+	b := newBrowser()
+	loc := e.login(b, e.authorizeURL(c, newPKCE(), url.Values{"resource": {e.iss + "/mcp/unknown"}}), "alice")
+	if loc.Query().Get("error") != "invalid_target" || loc.Query().Has("code") {
+		t.Fatalf("after sign-in for an unknown server: %s, want invalid_target", loc)
+	}
+	// Signed in, the answer comes at once.
+	resp, _ := b.get(t, e.authorizeURL(c, newPKCE(), url.Values{"resource": {e.iss + "/mcp/unknown"}}))
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_target" {
+		t.Fatalf("signed in, unknown server: %d %s, want invalid_target", resp.StatusCode, loc)
+	}
+	// What is not an endpoint's shape is refused before sign-in, as before.
+	resp, _ = newBrowser().get(t, e.authorizeURL(c, newPKCE(), url.Values{"resource": {"https://elsewhere.example/mcp"}}))
+	loc, _ = url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_target" {
+		t.Fatalf("foreign resource: %d %s, want invalid_target", resp.StatusCode, loc)
 	}
 }

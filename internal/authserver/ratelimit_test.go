@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ import (
 
 // redisLimiters returns n limiters, each with its own client (as n replicas
 // have), on the test Redis under a prefix of the test's own, or skips.
-func redisLimiters(t *testing.T, n int) []*ratelimit.Redis {
+func redisLimiters(t *testing.T, n int, now func() time.Time) []*ratelimit.Redis {
 	t.Helper()
 	u := os.Getenv("SWITCHBOARD_TEST_REDIS_URL")
 	if u == "" {
@@ -43,7 +42,7 @@ func redisLimiters(t *testing.T, n int) []*ratelimit.Redis {
 				}
 			})
 		}
-		out = append(out, ratelimit.NewRedis(c, &ratelimit.RedisOptions{Prefix: prefix}))
+		out = append(out, ratelimit.NewRedis(c, &ratelimit.RedisOptions{Prefix: prefix, Now: now}))
 	}
 	return out
 }
@@ -61,14 +60,16 @@ func signIn(t *testing.T, e *testEnv, c client, username, password string) (int,
 
 // Two replicas on one Redis throttle sign-in and registration together.
 func TestLimitsSharedAcrossReplicas(t *testing.T) {
-	ls := redisLimiters(t, 2)
-	a := newEnv(t, func(o *Options) { o.Limiter = ls[0] })
-	b := newEnv(t, func(o *Options) { o.Limiter = ls[1] })
+	clk := &clock{t: time.Now()}
+	ls := redisLimiters(t, 2, clk.Now)
+	a := newEnv(t, func(o *Options) { o.Limiter = ls[0]; o.Now = clk.Now })
+	b := newEnv(t, func(o *Options) { o.Limiter = ls[1]; o.Now = clk.Now })
 	ca, cb := a.publicClient(), b.publicClient()
 	a.user("alice")
 	b.user("alice")
 
-	for i := range loginFailLimit {
+	// The free failures and one more, which starts the delay.
+	for i := range loginBackoff.Free + 1 {
 		e, c := a, ca
 		if i%2 == 1 {
 			e, c = b, cb
@@ -82,12 +83,13 @@ func TestLimitsSharedAcrossReplicas(t *testing.T) {
 		c client
 	}{{a, ca}, {b, cb}} {
 		status, retry := signIn(t, r.e, r.c, "Alice ", "correct horse battery")
-		if status != http.StatusTooManyRequests {
-			t.Fatalf("sign-in after %d failures on two replicas: %d, want 429", loginFailLimit, status)
+		if status != http.StatusTooManyRequests || retry != "1" {
+			t.Fatalf("sign-in after %d failures on two replicas: %d Retry-After %q, want 429 after 1 s", loginBackoff.Free+1, status, retry)
 		}
-		if s, _ := strconv.Atoi(retry); s < 1 || s > int(loginFailWindow/time.Second) {
-			t.Errorf("Retry-After %q; want 1 to %d seconds", retry, int(loginFailWindow/time.Second))
-		}
+	}
+	clk.Advance(loginBackoff.Base)
+	if status, _ := signIn(t, b, cb, "alice", "correct horse battery"); status != http.StatusFound {
+		t.Fatalf("sign-in once the delay is over: %d, want 302", status)
 	}
 	// Another user from the same address is not affected.
 	a.user("bob")
@@ -133,7 +135,7 @@ func TestLimiterFailsOpen(t *testing.T) {
 	}
 	cl := e.publicClient()
 	e.user("alice")
-	for range loginFailLimit + 1 {
+	for range loginBackoff.Free + 2 {
 		signIn(t, e, cl, "alice", "wrong password")
 	}
 	if status, _ := signIn(t, e, cl, "alice", "correct horse battery"); status != http.StatusFound {

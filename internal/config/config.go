@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -52,17 +53,21 @@ type Config struct {
 	ReplicaURL      string    // server.replicaURL: where other replicas reach this one; "" when not set
 	AllowedOrigins  []string  // server.allowedOrigins, added to the gateway's own origin
 	MaxRequestBytes int64     // server.maxRequestBytes
-	Timezone        string    // tools.timezone, an IANA zone name
-	Tools           Tools     // the rest of the tools section
-	DataDir         string    // server.dataDir: state, keys; default "switchboard-data"
-	Store           Store     // store section
-	Secrets         Secrets   // secrets section
-	Redis           Redis     // redis section
-	Auth            Auth      // auth section
-	Access          Access    // access section
-	LLM             LLM       // llm section
-	Agents          []*Agent  // agents section
-	IgnoredSections []string  // top-level sections that were not used, in file order
+	// TrustedProxies (server.trustedProxies) are the reverse proxies whose
+	// X-Forwarded-For is believed, as CIDR prefixes (a bare address is its
+	// /32 or /128); empty: none, the client is the connection's peer.
+	TrustedProxies  []netip.Prefix
+	Timezone        string   // tools.timezone, an IANA zone name
+	Tools           Tools    // the rest of the tools section
+	DataDir         string   // server.dataDir: state, keys; default "switchboard-data"
+	Store           Store    // store section
+	Secrets         Secrets  // secrets section
+	Redis           Redis    // redis section
+	Auth            Auth     // auth section
+	Access          Access   // access section
+	LLM             LLM      // llm section
+	Agents          []*Agent // agents section
+	IgnoredSections []string // top-level sections that were not used, in file order
 }
 
 // Server returns the server called name, or nil.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,6 +313,16 @@ func TestParseValues(t *testing.T) {
 			},
 		},
 		{
+			name: "server.trustedProxies: prefixes and bare addresses",
+			in:   "server:\n  trustedProxies: [10.0.0.0/8, \"192.0.2.7\", \"2001:db8::/32\", \"::ffff:10.1.1.1\"]\n",
+			want: func(c *Config) {
+				c.TrustedProxies = []netip.Prefix{
+					netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+					netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("10.1.1.1/32"),
+				}
+			},
+		},
+		{
 			name: "serverInstructions false and empty",
 			in:   "mcpServers:\n  a:\n    command: x\n    serverInstructions: false\n  b:\n    command: x\n    serverInstructions: \"\"\n",
 			want: func(c *Config) {},
@@ -373,7 +384,7 @@ func TestParseValues(t *testing.T) {
 				want.Servers = append(want.Servers, w)
 			}
 			tt.want(want)
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 				t.Errorf("mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -535,6 +546,18 @@ func TestParseErrors(t *testing.T) {
 				"t.yaml:4:19: server.allowedOrigins: \"https://claude.ai/chat\" is not an origin: want scheme://host[:port] with no path\n" +
 				"t.yaml:5:15: server.replicaURL: want a base URL without a path, e.g. \"http://10.0.0.5:8080\"\n" +
 				"t.yaml:7:13: tools.timezone: \"Mars/Olympus\" is not an IANA time zone name (e.g. \"Asia/Seoul\", \"UTC\")",
+		},
+		{
+			name: "server.trustedProxies entries",
+			in:   "server:\n  trustedProxies:\n    - 10.0.0.0/8\n    - proxy.internal\n    - 192.168.1.7/24\n    - 10.0.0.0/33\n",
+			want: "t.yaml:4:7: server.trustedProxies[1]: \"proxy.internal\" is not a CIDR prefix or IP address (want e.g. \"10.0.0.0/8\" or \"192.0.2.7\")\n" +
+				"t.yaml:5:7: server.trustedProxies[2]: \"192.168.1.7/24\" has bits set beyond its /24; did you mean \"192.168.1.0/24\"?\n" +
+				"t.yaml:6:7: server.trustedProxies[3]: \"10.0.0.0/33\" is not a CIDR prefix or IP address (want e.g. \"10.0.0.0/8\" or \"192.0.2.7\")",
+		},
+		{
+			name: "server.trustedProxies not a list",
+			in:   "server:\n  trustedProxies: 10.0.0.0/8\n",
+			want: "t.yaml:2:19: server.trustedProxies must be a list of CIDR prefixes such as \"10.0.0.0/8\", got a string",
 		},
 		{
 			name: "bad header name and stderr",

@@ -24,6 +24,13 @@ func Explain(c *Config) string {
 	if len(c.AllowedOrigins) > 0 {
 		p("allowed origins: %s", strings.Join(c.AllowedOrigins, ", "))
 	}
+	if len(c.TrustedProxies) > 0 {
+		ps := make([]string, len(c.TrustedProxies))
+		for i, pr := range c.TrustedProxies {
+			ps[i] = pr.String()
+		}
+		p("trusted proxies: %s", strings.Join(ps, ", "))
+	}
 	p("max request bytes: %d", c.MaxRequestBytes)
 	p("timezone: %s", c.Timezone)
 	explainTools(p, &c.Tools)

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -87,7 +89,7 @@ func (d *decoder) settings(n ast.Node) Settings {
 	return s
 }
 
-var serverSectionKeys = []string{"listen", "publicURL", "replicaURL", "allowedOrigins", "maxRequestBytes", "dataDir"}
+var serverSectionKeys = []string{"listen", "publicURL", "replicaURL", "allowedOrigins", "trustedProxies", "maxRequestBytes", "dataDir"}
 
 func (d *decoder) serverSection(c *Config, n ast.Node) {
 	fields, _ := d.mapping(n, "server")
@@ -133,6 +135,8 @@ func (d *decoder) serverSection(c *Config, n ast.Node) {
 				}
 			}
 			c.AllowedOrigins = origins
+		case "trustedProxies":
+			c.TrustedProxies = d.prefixList(v, "server.trustedProxies")
 		case "dataDir":
 			if s, ok := d.str(v, "server.dataDir"); ok && s != "" {
 				c.DataDir = s
@@ -151,6 +155,42 @@ func (d *decoder) serverSection(c *Config, n ast.Node) {
 			d.unknownKey(f, "server", serverSectionKeys)
 		}
 	}
+}
+
+// prefixList reads a list of CIDR prefixes (or bare addresses), reporting
+// each bad entry at its own position.
+func (d *decoder) prefixList(n ast.Node, what string) []netip.Prefix {
+	r := d.resolve(n)
+	if isNull(r) {
+		return nil
+	}
+	seq, isSeq := r.(*ast.SequenceNode)
+	if !isSeq {
+		d.errorf(r, "%s must be a list of CIDR prefixes such as \"10.0.0.0/8\", got %s", what, kind(r))
+		return nil
+	}
+	var out []netip.Prefix
+	for i, v := range seq.Values {
+		s, ok := d.str(v, fmt.Sprintf("%s[%d]", what, i))
+		if !ok {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			ip, ipErr := netip.ParseAddr(s)
+			if ipErr != nil || ip.Zone() != "" {
+				d.errorf(d.resolve(v), "%s[%d]: %q is not a CIDR prefix or IP address (want e.g. \"10.0.0.0/8\" or \"192.0.2.7\")", what, i, s)
+				continue
+			}
+			p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		if p.Masked() != p {
+			d.errorf(d.resolve(v), "%s[%d]: %q has bits set beyond its /%d; did you mean %q?", what, i, s, p.Bits(), p.Masked().String())
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // checkListen returns why s is not a host:port to listen on, or "".

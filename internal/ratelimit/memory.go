@@ -117,6 +117,27 @@ func (m *Memory) Reset(_ context.Context, key string) error {
 	return nil
 }
 
+// Delay implements Failures.
+func (m *Memory) Delay(_ context.Context, key string, limit int, window time.Duration, b Backoff) (time.Duration, error) {
+	if err := check(limit, window); err != nil {
+		return 0, err
+	}
+	now := m.now().UnixMicro()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.keys[key]
+	if !ok {
+		return 0, nil
+	}
+	k := e.Value.(*memKey)
+	k.events = trim(k.events, now, window)
+	n := len(k.events)
+	if n == 0 {
+		return 0, nil
+	}
+	return max(0, time.Duration(k.events[n-1]-now)*time.Microsecond+b.wait(n)), nil
+}
+
 // getLocked returns key's entry with events older than window dropped,
 // creating it (and evicting the least recently used key when full) if needed.
 func (m *Memory) getLocked(key string, now int64, window time.Duration) *memKey {

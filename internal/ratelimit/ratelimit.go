@@ -40,6 +40,30 @@ type Failures interface {
 	Record(ctx context.Context, key string, limit int, window time.Duration) error
 	// Reset forgets key's failures.
 	Reset(ctx context.Context, key string) error
+	// Delay reports how long key must wait, from now, before its next
+	// attempt under b, counting the failures Record(key, limit, window)
+	// kept within window: zero while there are at most b.Free of them.
+	Delay(ctx context.Context, key string, limit int, window time.Duration, b Backoff) (time.Duration, error)
+}
+
+// Backoff is an exponential delay after repeated failures: the first Free
+// failures cost nothing, the next one makes the key wait Base after it, and
+// each further one twice as long as the one before, at most Max.
+type Backoff struct {
+	Free      int
+	Base, Max time.Duration
+}
+
+// wait is how long after the newest of n failures the next attempt may come.
+func (b Backoff) wait(n int) time.Duration {
+	if n <= b.Free {
+		return 0
+	}
+	d := b.Base
+	for i := b.Free + 1; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
 }
 
 // ErrInvalid is returned for a limit that is not positive or a window

@@ -242,6 +242,62 @@ func contract(t *testing.T, newPair factory) {
 		}
 	})
 
+	t.Run("Delay", func(t *testing.T) {
+		clk := &clock{t: start}
+		a, b := newPair(t, clk.Now)
+		const limit, window = 10, time.Hour
+		bo := ratelimit.Backoff{Free: 2, Base: time.Second, Max: 10 * time.Second}
+		delay := func(l both, key string) time.Duration {
+			t.Helper()
+			d, err := l.Delay(ctx, key, limit, window, bo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		record := func(l both, key string) {
+			t.Helper()
+			if err := l.Record(ctx, key, limit, window); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []time.Duration
+		got = append(got, delay(a, "u"))
+		for i := range 7 { // failures 1 to 7, each when the previous wait is over
+			record(a, "u")
+			d := delay(b, "u")
+			got = append(got, d)
+			clk.Advance(d)
+			if i == 4 {
+				clk.Advance(-d / 2) // half way through the wait after the fifth
+				got = append(got, delay(a, "u"))
+				clk.Advance(d / 2)
+			}
+		}
+		got = append(got, delay(a, "v")) // keys are independent
+		clk.Advance(window)
+		got = append(got, delay(a, "u")) // every failure left the window
+		record(a, "w")
+		record(a, "w")
+		record(a, "w")
+		if err := b.Reset(ctx, "w"); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, delay(a, "w"))
+		want := []time.Duration{
+			0,
+			0, 0, // two free failures
+			time.Second, 2 * time.Second, 4 * time.Second, 2 * time.Second, // doubling; half way through the fourth second
+			8 * time.Second, 10 * time.Second, // capped at Max
+			0,
+			0,
+			0,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Delay after each step (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("Allow and Record count the same events", func(t *testing.T) {
 		clk := &clock{t: start}
 		a, b := newPair(t, clk.Now)

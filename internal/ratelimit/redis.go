@@ -101,6 +101,38 @@ return {1, 0}
 `)
 )
 
+// delayScript returns the number of failures in the window and the age of
+// the newest in microseconds; Delay computes the wait from them.
+var delayScript = redis.NewScript(scriptPrelude + `
+if n == 0 then
+  return {0, 0}
+end
+local e = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+return {n, now - tonumber(e[2])}
+`)
+
+// Delay implements Failures.
+func (r *Redis) Delay(ctx context.Context, key string, limit int, window time.Duration, b Backoff) (time.Duration, error) {
+	if err := check(limit, window); err != nil {
+		return 0, err
+	}
+	now := ""
+	if r.now != nil {
+		now = strconv.FormatInt(r.now().UnixMicro(), 10)
+	}
+	v, err := delayScript.Run(ctx, r.c, []string{r.prefix + key}, now, limit, window.Microseconds()).Int64Slice()
+	if err != nil {
+		return 0, fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	if len(v) != 2 {
+		return 0, fmt.Errorf("ratelimit: redis script returned %d values, want 2", len(v))
+	}
+	if v[0] == 0 {
+		return 0, nil
+	}
+	return max(0, b.wait(int(v[0]))-time.Duration(v[1])*time.Microsecond), nil
+}
+
 // run runs s for key and returns its two numbers.
 func (r *Redis) run(ctx context.Context, s *redis.Script, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	if err := check(limit, window); err != nil {
