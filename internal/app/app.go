@@ -139,6 +139,7 @@ func newApp(cfg *config.Config, logger *slog.Logger, o *Options, toolOpts *tools
 	}
 	g.Logger, g.Version, g.AllowedOrigins = logger, o.Version, cfg.AllowedOrigins
 	g.PublicURL, g.MaxRequestBytes = cfg.PublicURL, cfg.MaxRequestBytes
+	g.MaxSessionsPerUser = cfg.MaxSessionsPerUser
 	a.gw = gateway.New(a.hub, &g)
 	return a
 }

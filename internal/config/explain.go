@@ -25,6 +25,7 @@ func Explain(c *Config) string {
 		p("allowed origins: %s", strings.Join(c.AllowedOrigins, ", "))
 	}
 	p("max request bytes: %d", c.MaxRequestBytes)
+	p("max MCP sessions per user: %d", c.MaxSessionsPerUser)
 	p("timezone: %s", c.Timezone)
 	explainTools(p, &c.Tools)
 	if len(c.IgnoredSections) > 0 {
