@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +27,7 @@ type capEnv struct {
 	beta *noteLog
 }
 
-func newCapEnv(t *testing.T, max int) *capEnv {
+func newCapEnv(t testing.TB, max int) *capEnv {
 	t.Helper()
 	notes := &noteLog{}
 	beta := newUpstream("beta", notes.add)
@@ -235,7 +238,7 @@ func TestSessionCapAllBusy(t *testing.T) {
 
 // rawInitialize opens a streamable-HTTP session as user and returns the
 // response; the session is ended when the test ends.
-func rawInitialize(t *testing.T, u, user string) (int, http.Header, string) {
+func rawInitialize(t testing.TB, u, user string) (int, http.Header, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyProtocol+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -262,4 +265,48 @@ func rawInitialize(t *testing.T, u, user string) (int, http.Header, string) {
 		})
 	}
 	return resp.StatusCode, resp.Header, string(b)
+}
+
+// BenchmarkSessionsOfOneUser opens 4,000 sessions as one user, without a
+// limit and with the default one, and reports the heap in use and the
+// resident memory they add (run with -benchtime=1x).
+func BenchmarkSessionsOfOneUser(b *testing.B) {
+	for _, bb := range []struct {
+		name string
+		max  int
+	}{{"uncapped", -1}, {"cap64", 0}} {
+		b.Run(bb.name, func(b *testing.B) {
+			for range b.N {
+				e := newCapEnv(b, bb.max)
+				heap0, rss0 := memNow(b)
+				for i := range 4000 {
+					if st, _, body := rawInitialize(b, e.url+"/mcp", "mallory"); st != http.StatusOK {
+						b.Fatalf("session %d: %d %s", i, st, body)
+					}
+				}
+				heap1, rss1 := memNow(b)
+				b.ReportMetric(float64(heap1-heap0)/(1<<20), "heap-MiB")
+				b.ReportMetric(float64(rss1-rss0)/(1<<20), "rss-MiB")
+			}
+		})
+	}
+}
+
+// memNow returns the heap in use after a collection and the process's
+// resident set size, in bytes.
+func memNow(b testing.TB) (heap, rss int64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status:", err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			rss = kb << 10
+		}
+	}
+	return int64(ms.HeapInuse), rss
 }
