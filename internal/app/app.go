@@ -200,10 +200,16 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 		return nil, err
 	}
 	var hubRef *hub.Hub
-	a := newApp(cfg, logger, o, toolOptions(cfg, as, o.Version), sessionOptions(&gateway.Options{
+	topts := toolOptions(cfg, as, o.Version)
+	topts.UserCredential = func(ctx context.Context, userID, name string) (string, error) {
+		return builtinCredential(ctx, hubRef, userID, name)
+	}
+	ho := hubOptions(st, as, base)
+	ho.BuiltinVariables = builtinVariables(cfg)
+	a := newApp(cfg, logger, o, topts, sessionOptions(&gateway.Options{
 		UserOf: userOf,
 		Access: func(r *http.Request) (string, func(string) bool) { return accessFor(cfg, hubRef)(r) },
-	}, cfg, st, sh), hubOptions(st, as, base))
+	}, cfg, st, sh), ho)
 	hubRef = a.hub
 	a.st, a.sh, a.as = st, sh, as
 	mux := http.NewServeMux()
@@ -317,6 +323,7 @@ func (a *App) AgentHost(logger *slog.Logger) (*agent.Host, error) {
 func (a *App) UnavailableTools() map[string]string {
 	topts := toolOptions(a.cfg, nil, a.version)
 	topts.ProviderToken = func(context.Context, string, string) (string, error) { return "", nil }
+	topts.UserCredential = func(context.Context, string, string) (string, error) { return "", nil }
 	return tools.Unavailable(topts)
 }
 
