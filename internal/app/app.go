@@ -152,6 +152,7 @@ func newApp(cfg *config.Config, logger *slog.Logger, o *Options, toolOpts *tools
 	}
 	g.Logger, g.Version, g.AllowedOrigins = logger, o.Version, cfg.AllowedOrigins
 	g.PublicURL, g.MaxRequestBytes = cfg.PublicURL, cfg.MaxRequestBytes
+	g.MaxSessionsPerUser = cfg.MaxSessionsPerUser
 	a.gw = gateway.New(a.hub, &g)
 	return a
 }
@@ -212,10 +213,18 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 		return nil, err
 	}
 	pol := &policy{access: cfg.Access}
-	a := newApp(cfg, logger, o, toolOptions(cfg, as, o.Version), sessionOptions(&gateway.Options{
+	var hubRef *hub.Hub // set below: the tools are built with the hub that serves them
+	topts := toolOptions(cfg, as, o.Version)
+	topts.UserCredential = func(ctx context.Context, userID, name string) (string, error) {
+		return builtinCredential(ctx, hubRef, userID, name)
+	}
+	ho := hubOptions(st, as, base)
+	ho.BuiltinVariables = builtinVariables(cfg)
+	a := newApp(cfg, logger, o, topts, sessionOptions(&gateway.Options{
 		UserOf: userOf,
 		Access: pol.request,
-	}, cfg, st, sh), hubOptions(st, as, base))
+	}, cfg, st, sh), ho)
+	hubRef = a.hub
 	pol.hub = a.hub
 	a.policy = pol
 	a.st, a.sh, a.as = st, sh, as
@@ -349,6 +358,7 @@ func (a *App) AgentHost(logger *slog.Logger) (*agent.Host, error) {
 func (a *App) UnavailableTools() map[string]string {
 	topts := toolOptions(a.cfg, nil, a.version)
 	topts.ProviderToken = func(context.Context, string, string) (string, error) { return "", nil }
+	topts.UserCredential = func(context.Context, string, string) (string, error) { return "", nil }
 	return tools.Unavailable(topts)
 }
 

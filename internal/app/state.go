@@ -212,6 +212,38 @@ func toolOptions(cfg *config.Config, as *authserver.Server, version string) *too
 	return o
 }
 
+// builtinVariables are the values each user enters for the built-in
+// server: with the CalDAV calendar, the user's calendar URL and account.
+// They are stored like any server's customUserVars (encrypted, per user,
+// set with PUT /api/servers/switchboard/credentials or the chat UI).
+func builtinVariables(cfg *config.Config) map[string]config.CustomUserVar {
+	if cfg.Tools.Calendar.Provider != config.ProviderCalDAV {
+		return nil
+	}
+	url := config.CustomUserVar{Title: "CalDAV URL", Description: "your calendar's (or your CalDAV server's) URL", Sensitive: true}
+	if cfg.Tools.Calendar.CalDAV.URL != "" {
+		url.Description += "; leave it empty to use the calendar server the administrator set"
+	}
+	return map[string]config.CustomUserVar{
+		tools.CredCalDAVURL:      url,
+		tools.CredCalDAVUsername: {Title: "CalDAV username", Sensitive: true},
+		tools.CredCalDAVPassword: {Title: "CalDAV password", Description: "an app password if your provider offers one", Sensitive: true},
+	}
+}
+
+// builtinCredential reads a value userID stored for the built-in server,
+// for the built-in tools' Options.UserCredential.
+func builtinCredential(ctx context.Context, h *hub.Hub, userID, name string) (string, error) {
+	v, err := h.UserValue(ctx, userID, hub.BuiltinName, name)
+	if err != nil {
+		return "", err
+	}
+	if v == "" {
+		return "", fmt.Errorf("%s is not set: %w", name, tools.ErrNotAuthorized)
+	}
+	return v, nil
+}
+
 // oauthCallbackPath is the one callback URL of upstream OAuth.
 const oauthCallbackPath = "/oauth/callback"
 

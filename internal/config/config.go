@@ -35,6 +35,9 @@ const (
 	DefaultTimeout         = 60 * time.Second
 	DefaultInitTimeout     = 30 * time.Second
 
+	// DefaultMaxSessionsPerUser is server.maxSessionsPerUser's default.
+	DefaultMaxSessionsPerUser = 64
+
 	// DefaultFile is the file Find looks for in the working directory.
 	DefaultFile = "switchboard.yaml"
 
@@ -68,6 +71,10 @@ type Config struct {
 	LLM             LLM      // llm section
 	Agents          []*Agent // agents section
 	IgnoredSections []string // top-level sections that were not used, in file order
+
+	// MaxSessionsPerUser is server.maxSessionsPerUser: the stateful MCP
+	// sessions one user may hold on one replica.
+	MaxSessionsPerUser int
 }
 
 // Server returns the server called name, or nil.

@@ -39,6 +39,8 @@ func defaults(file string) *Config {
 		Store:           Store{Driver: "sqlite", Path: "switchboard.db"},
 		Secrets:         Secrets{KeyFile: "secrets.json"},
 		Auth:            Auth{LocalLogin: true, AccessTokenTTL: time.Hour, RefreshTokenTTL: 30 * 24 * time.Hour},
+
+		MaxSessionsPerUser: 64,
 	}
 }
 
@@ -230,6 +232,8 @@ func TestLoadJSON(t *testing.T) {
 		AllowedOrigins:  []string{"https://claude.ai"},
 		MaxRequestBytes: 1 << 20,
 		Timezone:        "UTC",
+
+		MaxSessionsPerUser: 64,
 		Servers: []*Server{
 			{
 				Name: "time", Pos: Position{file, 10, 3}, Type: Stdio,
@@ -304,10 +308,11 @@ func TestParseValues(t *testing.T) {
 		},
 		{
 			name: "numbers and booleans from env",
-			in:   "server:\n  listen: 127.0.0.1:${PORT}\n  maxRequestBytes: ${MS}\nmcpServers:\n  a:\n    command: x\n    timeout: ${MS}\n    startup: ${ON}\n",
+			in:   "server:\n  listen: 127.0.0.1:${PORT}\n  maxRequestBytes: ${MS}\n  maxSessionsPerUser: ${MS}\nmcpServers:\n  a:\n    command: x\n    timeout: ${MS}\n    startup: ${ON}\n",
 			want: func(c *Config) {
 				c.Listen = "127.0.0.1:9000"
 				c.MaxRequestBytes = 1500
+				c.MaxSessionsPerUser = 1500
 				c.Servers[0].Timeout = 1500 * time.Millisecond
 				c.Servers[0].Startup = false
 			},
@@ -505,6 +510,11 @@ func TestParseErrors(t *testing.T) {
 			want: "t.yaml:2:20: server.maxRequestBytes must be a positive number, got 0\n" +
 				"t.yaml:6:14: timeout must be a positive number of milliseconds, got -1\n" +
 				"t.yaml:7:18: initTimeout must be a whole number, got 1.5",
+		},
+		{
+			name: "session cap",
+			in:   "server:\n  maxSessionsPerUser: 0\n",
+			want: "t.yaml:2:23: server.maxSessionsPerUser must be a positive number (at most 1048576), got 0",
 		},
 		{
 			name: "yaml syntax error",

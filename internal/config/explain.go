@@ -32,6 +32,7 @@ func Explain(c *Config) string {
 		p("trusted proxies: %s", strings.Join(ps, ", "))
 	}
 	p("max request bytes: %d", c.MaxRequestBytes)
+	p("max MCP sessions per user: %d", c.MaxSessionsPerUser)
 	p("timezone: %s", c.Timezone)
 	explainTools(p, &c.Tools)
 	if len(c.IgnoredSections) > 0 {

@@ -23,6 +23,7 @@ func (d *decoder) decode(data []byte) *Config {
 		Secrets:         Secrets{KeyFile: "secrets.json"},
 		Auth:            Auth{LocalLogin: true, AccessTokenTTL: DefaultAccessTokenTTL, RefreshTokenTTL: DefaultRefreshTokenTTL},
 	}
+	c.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	body := d.parse(data)
 	if body == nil {
 		return c
@@ -89,7 +90,7 @@ func (d *decoder) settings(n ast.Node) Settings {
 	return s
 }
 
-var serverSectionKeys = []string{"listen", "publicURL", "replicaURL", "allowedOrigins", "trustedProxies", "maxRequestBytes", "dataDir"}
+var serverSectionKeys = []string{"listen", "publicURL", "replicaURL", "allowedOrigins", "trustedProxies", "maxRequestBytes", "maxSessionsPerUser", "dataDir"}
 
 func (d *decoder) serverSection(c *Config, n ast.Node) {
 	fields, _ := d.mapping(n, "server")
@@ -151,6 +152,16 @@ func (d *decoder) serverSection(c *Config, n ast.Node) {
 				continue
 			}
 			c.MaxRequestBytes = b
+		case "maxSessionsPerUser":
+			n, present, ok := d.integer(v, "server.maxSessionsPerUser")
+			if !present || !ok {
+				continue
+			}
+			if n <= 0 || n > 1<<20 {
+				d.errorf(d.resolve(v), "server.maxSessionsPerUser must be a positive number (at most %d), got %d", 1<<20, n)
+				continue
+			}
+			c.MaxSessionsPerUser = int(n)
 		default:
 			d.unknownKey(f, "server", serverSectionKeys)
 		}

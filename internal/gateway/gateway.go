@@ -42,6 +42,12 @@ type Options struct {
 	MaxRequestBytes int64
 	// SessionTimeout closes downstream sessions idle for this long. Zero: 1 h.
 	SessionTimeout time.Duration
+	// MaxSessionsPerUser bounds the stateful sessions (streamable HTTP and
+	// SSE) one user holds on this replica: at the limit, opening another
+	// closes the user's longest-idle session, or is refused with 429 when
+	// all of them have a request in flight. Zero:
+	// DefaultMaxSessionsPerUser. Negative: no limit.
+	MaxSessionsPerUser int
 	// UserOf names the user a request is made by ("" for anonymous). A
 	// session belongs to the user who opened it: presented by anyone else
 	// it does not exist (404). Nil: sessions are not bound to users.
@@ -81,6 +87,7 @@ type Gateway struct {
 	sdkLogger *slog.Logger
 	version   string
 	origins   map[string]bool
+	caps      *sessionCap // nil: no limit
 
 	kick chan struct{} // asks the sync loop to re-sync views
 	stop chan struct{}
@@ -138,6 +145,7 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 		panic("gateway: Options.Sessions needs ReplicaURL and SignForward")
 	}
 	g.opts.ReplicaURL = strings.TrimRight(g.opts.ReplicaURL, "/")
+	g.caps = newSessionCap(g.opts.MaxSessionsPerUser, g.opts.SessionTimeout, time.Now)
 	g.agg = g.newView("", nil, false)
 	g.aggM = g.newView("", nil, true)
 	g.agg.sync()
@@ -414,18 +422,36 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h http.Handler, 
 	switch {
 	case sid != "":
 		g.refresh(r.Context(), sid)
+		end := func() {}
+		if r.Method == http.MethodPost {
+			end = g.caps.begin(sid)
+		}
 		rec := &sessionRecorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
+		end()
 		if r.Method == http.MethodDelete && rec.status >= 200 && rec.status < 300 {
 			g.closed(sid)
 		}
 	case sse && r.Method == http.MethodGet:
+		adm, err := g.caps.admit(user)
+		if err != nil {
+			writeTooManySessions(w, g.caps.max)
+			return
+		}
+		defer adm.release()
 		// The SSE session lives as long as this request; the SDK names
 		// it in the first event it writes.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		r = r.WithContext(ctx)
+		ended := make(chan struct{})
+		defer close(ended)
 		rec := &sseRecorder{ResponseWriter: w}
 		rec.record = func(sid string) {
 			rec.sid.Store(&sid)
 			g.opened(r.Context(), sid, user, hkey)
+			// Closing waits until the SDK has forgotten the session.
+			adm.opened(sid, func() { cancel(); <-ended })
 		}
 		stop := g.keepClaimed(rec.id)
 		h.ServeHTTP(rec, r)
@@ -433,6 +459,18 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h http.Handler, 
 		if id := rec.id(); id != "" {
 			g.closed(id)
 		}
+	case !sse && r.Method == http.MethodPost && !stateless(r):
+		// Without a session id, a POST is an initialize that opens one.
+		adm, err := g.caps.admit(user)
+		if err != nil {
+			writeTooManySessions(w, g.caps.max)
+			return
+		}
+		defer adm.release()
+		h.ServeHTTP(&sessionRecorder{ResponseWriter: w, record: func(sid string) {
+			g.opened(r.Context(), sid, user, hkey)
+			adm.opened(sid, func() { g.endSession(h, sid, user) })
+		}}, r)
 	default:
 		h.ServeHTTP(&sessionRecorder{ResponseWriter: w, record: func(sid string) { g.opened(r.Context(), sid, user, hkey) }}, r)
 	}
@@ -612,6 +650,7 @@ func (g *Gateway) closed(sid string) {
 	g.mu.Lock()
 	delete(g.owners, sid)
 	g.mu.Unlock()
+	g.caps.forget(sid)
 	g.release(sid)
 }
 
@@ -659,11 +698,17 @@ type versionRouter struct {
 }
 
 func (v *versionRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= "2026-07-28" {
+	if stateless(r) {
 		v.stateless.ServeHTTP(w, r)
 		return
 	}
 	v.stateful.ServeHTTP(w, r)
+}
+
+// stateless reports whether r is of the 2026-07-28 revision, which has no
+// sessions.
+func stateless(r *http.Request) bool {
+	return r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= "2026-07-28"
 }
 
 // checkOrigin refuses browser requests from foreign origins (DNS rebinding

@@ -76,6 +76,33 @@ func Variables(s *config.Server) []string {
 	return names
 }
 
+// varsConfig is the server declaring the variables users enter: the
+// configured one, or for the built-in server a stand-in declaring
+// Options.BuiltinVariables.
+func (c *Conn) varsConfig() *config.Server {
+	if c.builtin != nil {
+		if len(c.hub.opts.BuiltinVariables) == 0 {
+			return nil
+		}
+		return &config.Server{Name: c.name, CustomUserVars: c.hub.opts.BuiltinVariables}
+	}
+	return c.cfg
+}
+
+// UserValue returns the value user stored for one of the server's
+// variables, or "" when it is not set.
+func (h *Hub) UserValue(ctx context.Context, user, server, name string) (string, error) {
+	c, err := h.Conn(server)
+	if err != nil {
+		return "", err
+	}
+	vals, err := h.userValues(ctx, user, c.varsConfig())
+	if err != nil {
+		return "", err
+	}
+	return vals[name], nil
+}
+
 // userValues returns the user's stored values of the server's variables.
 func (h *Hub) userValues(ctx context.Context, user string, s *config.Server) (map[string]string, error) {
 	names := Variables(s)
@@ -105,11 +132,11 @@ func (h *Hub) VariablesFor(ctx context.Context, user, server string) (set map[st
 	if err != nil {
 		return nil, nil, err
 	}
-	names := Variables(c.cfg)
+	names := Variables(c.varsConfig())
 	if len(names) == 0 {
 		return nil, nil, nil
 	}
-	vals, err := h.userValues(ctx, user, c.cfg)
+	vals, err := h.userValues(ctx, user, c.varsConfig())
 	if err != nil && !errors.Is(err, ErrNoStore) {
 		return nil, nil, err
 	}
@@ -139,7 +166,7 @@ func (h *Hub) SetCredentials(ctx context.Context, user, server string, values ma
 	if h.opts.Store == nil {
 		return ErrNoStore
 	}
-	names := Variables(c.cfg)
+	names := Variables(c.varsConfig())
 	for k := range values {
 		if !slices.Contains(names, k) {
 			return fmt.Errorf("%w %q for %s (it declares %s)", ErrUnknownVariable, k, server, strings.Join(names, ", "))

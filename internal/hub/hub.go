@@ -46,6 +46,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Builtin is the in-process server named "switchboard". Nil: none.
 	Builtin *mcp.Server
+	// BuiltinVariables are values each user enters for the built-in server
+	// (the CalDAV calendar's URL and account), kept and shown like a
+	// configured server's customUserVars. Nil: none.
+	BuiltinVariables map[string]config.CustomUserVar
 	// LookupEnv reads the parent environment for the safe subset passed to
 	// stdio servers. Nil: os.LookupEnv.
 	LookupEnv func(string) (string, bool)

@@ -15,7 +15,7 @@ func (h *Hub) StatusFor(ctx context.Context, user, name string) (Status, error) 
 	}
 	if !c.template() || user == "" {
 		st := c.Status()
-		if c.cfg != nil && len(Variables(c.cfg)) > 0 && user != "" {
+		if len(Variables(c.varsConfig())) > 0 && user != "" {
 			h.addVariables(ctx, &st, user)
 		}
 		return st, nil
