@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/tools/toolstest"
 )
 
-
 // Under serve, the CalDAV calendar tools are listed and write to each
 // signed-in user's own calendar with the credentials the user stored for
 // the built-in server.
