@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,8 +28,8 @@ type HTTPOptions struct {
 	NoGETStream bool
 
 	// value, if set, replaces ValueHeader and Value (the OAuth server's
-	// user of the token).
-	value func(*mcp.CallToolRequest) string
+	// user of the token): the value of a request with these headers.
+	value func(http.Header) string
 	// routes adds handlers beside /mcp to each life's mux.
 	routes func(*http.ServeMux)
 	// protect wraps /mcp.
@@ -54,6 +55,13 @@ type HTTPServer struct {
 	lives   int
 	gets    int // GET requests answered with a stream
 	refused int // GET requests answered 405
+	used    []use
+}
+
+// use is one request of a client in a session.
+type use struct {
+	at             time.Time
+	session, value string
 }
 
 // NewHTTPServer starts an HTTPServer on a free loopback port; it stops when
@@ -107,6 +115,21 @@ func (s *HTTPServer) GETStreams() (served, refused int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.gets, s.refused
+}
+
+// SessionsUsed returns, per caller value (see HTTPOptions.ValueHeader), the
+// MCP sessions that received requests since t, whichever life they
+// belong to.
+func (s *HTTPServer) SessionsUsed(since time.Time) map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for _, u := range s.used {
+		if u.session != "" && !u.at.Before(since) && !slices.Contains(out[u.value], u.session) {
+			out[u.value] = append(out[u.value], u.session)
+		}
+	}
+	return out
 }
 
 // Sessions counts the MCP sessions of the current life.
@@ -177,14 +200,14 @@ func (s *HTTPServer) Restart() error {
 func (s *HTTPServer) serve(ln net.Listener) {
 	value := s.opts.value
 	if value == nil {
-		value = func(req *mcp.CallToolRequest) string {
+		value = func(h http.Header) string {
 			if s.opts.ValueHeader != "" {
-				return req.Extra.Header.Get(s.opts.ValueHeader)
+				return h.Get(s.opts.ValueHeader)
 			}
 			return s.opts.Value
 		}
 	}
-	m := NewMCPServer(s.opts.ServerOptions, value, false)
+	m := NewMCPServer(s.opts.ServerOptions, func(req *mcp.CallToolRequest) string { return value(req.Extra.Header) }, false)
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return m }, nil)
 	s.mu.Lock()
 	refuse := s.noGET // for the whole life
@@ -204,7 +227,14 @@ func (s *HTTPServer) serve(ln net.Listener) {
 				return
 			}
 		}
+		u := use{at: time.Now(), session: r.Header.Get("Mcp-Session-Id"), value: value(r.Header)}
 		h.ServeHTTP(w, r)
+		if u.session == "" { // initialize: the session id is in the answer
+			u.session = w.Header().Get("Mcp-Session-Id")
+		}
+		s.mu.Lock()
+		s.used = append(s.used, u)
+		s.mu.Unlock()
 	})
 	if s.opts.protect != nil {
 		endpoint = s.opts.protect(endpoint)

@@ -168,6 +168,7 @@ func TestHTTPServerRestart(t *testing.T) {
 				ServerOptions: hubtest.ServerOptions{Name: "h", Instructions: "hi", ProtocolVersions: hubtest.LegacyProtocolVersions()},
 				ValueHeader:   "X-Value", NoGETStream: noGET,
 			})
+			start := time.Now()
 			hc := &http.Client{Transport: headerTransport{"X-Value", "v-1"}}
 			// A client that would speak 2026-07-28 falls back to a session.
 			cs := connect(t, &mcp.StreamableClientTransport{Endpoint: s.URL, HTTPClient: hc}, "")
@@ -180,6 +181,13 @@ func TestHTTPServerRestart(t *testing.T) {
 			}
 			if st := post(t, s.URL, sid, listMsg); st != http.StatusOK {
 				t.Fatalf("tools/list in the session: %d", st)
+			}
+			// post sends no X-Value: its request counts for the value "".
+			if d := cmp.Diff(map[string][]string{"v-1": {sid}, "": {sid}}, s.SessionsUsed(start)); d != "" {
+				t.Errorf("sessions used (-want +got):\n%s", d)
+			}
+			if used := s.SessionsUsed(time.Now()); len(used) != 0 {
+				t.Errorf("sessions used from now: %v", used)
 			}
 			served, refused := s.GETStreams()
 			if noGET && (served != 0 || refused == 0) || !noGET && served == 0 {

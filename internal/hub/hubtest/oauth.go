@@ -14,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // OAuthOptions configure an OAuthServer. The zero value is valid.
@@ -108,7 +106,7 @@ func NewOAuthServer(t testing.TB, opts *OAuthOptions) *OAuthServer {
 	u.HTTPServer = NewHTTPServer(t, &HTTPOptions{
 		ServerOptions: u.opts.ServerOptions,
 		NoGETStream:   u.opts.NoGETStream,
-		value:         func(req *mcp.CallToolRequest) string { return req.Extra.Header.Get(userHeader) },
+		value:         func(h http.Header) string { return h.Get(userHeader) },
 		routes:        u.routes,
 		protect:       u.protect,
 	})
