@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,32 +27,42 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-mcp/switchboard/internal/hub/hubtest"
 )
 
-// switchboardBin is the binary TestMain builds once for every test.
-var switchboardBin string
+// switchboardBin is the binary TestMain builds once for every test, and
+// stdioServerBin hubtest's stdio server.
+var switchboardBin, stdioServerBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
 
 func runMain(m *testing.M) int {
-	// SWITCHBOARD_BIN names a prebuilt binary, as for scripts/conformance*.sh.
-	if bin := os.Getenv("SWITCHBOARD_BIN"); bin != "" {
-		switchboardBin = bin
-		return m.Run()
-	}
 	dir, err := os.MkdirTemp("", "switchboard-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	switchboardBin = filepath.Join(dir, "switchboard")
-	build := exec.Command("go", "build", "-o", switchboardBin, "github.com/switchboard-mcp/switchboard/cmd/switchboard")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building switchboard:", err)
+	var (
+		wg                 sync.WaitGroup
+		stdioErr, buildErr error
+	)
+	wg.Go(func() { stdioServerBin, stdioErr = hubtest.BuildStdioServer(context.Background(), dir) })
+	// SWITCHBOARD_BIN names a prebuilt binary, as for scripts/conformance*.sh.
+	if switchboardBin = os.Getenv("SWITCHBOARD_BIN"); switchboardBin == "" {
+		switchboardBin = filepath.Join(dir, "switchboard")
+		build := exec.Command("go", "build", "-o", switchboardBin, "github.com/switchboard-mcp/switchboard/cmd/switchboard")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			buildErr = fmt.Errorf("building switchboard: %w", err)
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(buildErr, stdioErr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()

@@ -3,14 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/switchboard-mcp/switchboard/internal/hub/hubtest"
 )
 
 // Pre-registered client of the upstream's authorization server.
@@ -27,140 +23,14 @@ const (
 	upstreamClientSecret = "switchboard-client-secret"
 )
 
-// protectedUpstream is an MCP server (streamable HTTP at /mcp) and its own
-// authorization server in one httptest server on 127.0.0.1. It approves
-// every authorization request at once (the user is "octocat"), checks
-// PKCE and the pre-registered client, issues access tokens that expire and
-// refresh tokens that rotate and work once, and counts refreshes.
-type protectedUpstream struct {
-	*httptest.Server
-
-	mu        sync.Mutex // guards the fields below
-	codes     map[string]upstreamCode
-	access    map[string]bool // access token -> still valid
-	refresh   map[string]bool // refresh token -> unused
-	refreshes int             // refresh requests that succeeded
-	reused    int             // refresh tokens presented a second time
-	n         int
-}
-
-type upstreamCode struct{ challenge, redirect string }
-
-func newProtectedUpstream(t *testing.T) *protectedUpstream {
-	u := &protectedUpstream{codes: map[string]upstreamCode{}, access: map[string]bool{}, refresh: map[string]bool{}}
-	s := mcp.NewServer(&mcp.Implementation{Name: "protected", Version: "1"}, nil)
-	mcp.AddTool(s, &mcp.Tool{Name: "whoami"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "octocat"}}}, nil, nil
+// newProtectedUpstream is an MCP server and its own authorization server on
+// 127.0.0.1 that knows one pre-registered client and approves every
+// authorization request at once as "octocat".
+func newProtectedUpstream(t *testing.T) *hubtest.OAuthServer {
+	return hubtest.NewOAuthServer(t, &hubtest.OAuthOptions{
+		ServerOptions: hubtest.ServerOptions{Name: "protected"},
+		ClientID:      upstreamClientID, ClientSecret: upstreamClientSecret,
 	})
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"resource": u.URL + "/mcp", "authorization_servers": []string{u.URL}})
-	})
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"issuer": u.URL, "authorization_endpoint": u.URL + "/authorize", "token_endpoint": u.URL + "/token",
-			"code_challenge_methods_supported": []string{"S256"}, "response_types_supported": []string{"code"},
-			"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		})
-	})
-	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("client_id") != upstreamClientID || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("state") == "" {
-			http.Error(w, "bad authorization request", http.StatusBadRequest)
-			return
-		}
-		code := u.next("code")
-		u.mu.Lock()
-		u.codes[code] = upstreamCode{challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri")}
-		u.mu.Unlock()
-		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}, "iss": {u.URL}}.Encode(), http.StatusFound)
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		if id, secret, ok := r.BasicAuth(); !ok || id != upstreamClientID || secret != upstreamClientSecret {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client"})
-			return
-		}
-		r.ParseForm()
-		ok := false
-		u.mu.Lock()
-		switch r.Form.Get("grant_type") {
-		case "authorization_code":
-			c, found := u.codes[r.Form.Get("code")]
-			delete(u.codes, r.Form.Get("code"))
-			sum := sha256.Sum256([]byte(r.Form.Get("code_verifier")))
-			ok = found && c.redirect == r.Form.Get("redirect_uri") && base64.RawURLEncoding.EncodeToString(sum[:]) == c.challenge
-		case "refresh_token":
-			rt := r.Form.Get("refresh_token")
-			unused, known := u.refresh[rt]
-			if known && !unused {
-				u.reused++
-			}
-			ok = unused
-			u.refresh[rt] = false // rotation: one use
-			if ok {
-				u.refreshes++
-			}
-		}
-		u.mu.Unlock()
-		if !ok {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant"})
-			return
-		}
-		at, rt := u.next("at"), u.next("rt")
-		u.mu.Lock()
-		u.access[at], u.refresh[rt] = true, true
-		u.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": at, "token_type": "Bearer", "refresh_token": rt, "expires_in": 3600})
-	})
-	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		u.mu.Lock()
-		valid := u.access[tok]
-		u.mu.Unlock()
-		if !valid {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", resource_metadata="`+u.URL+`/.well-known/oauth-protected-resource/mcp"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		mcpHandler.ServeHTTP(w, r)
-	})
-	u.Server = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		for ss := range s.Sessions() {
-			ss.Close()
-		}
-		u.Close()
-	})
-	return u
-}
-
-func (u *protectedUpstream) next(prefix string) string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.n++
-	return fmt.Sprintf("%s-%d", prefix, u.n)
-}
-
-// expireAccessTokens lets every access token issued so far expire.
-func (u *protectedUpstream) expireAccessTokens() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for at := range u.access {
-		u.access[at] = false
-	}
-}
-
-func (u *protectedUpstream) counts() (refreshes, reused int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.refreshes, u.reused
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }
 
 // authorizeUpstream signs the user in to the upstream the way a browser
@@ -266,7 +136,7 @@ mcpServers:
       client_id: %s
       client_secret: %s
       token_exchange_method: basic_auth_header
-`, public, dsn, up.URL+"/mcp", upstreamClientID, upstreamClientSecret)
+`, public, dsn, up.URL, upstreamClientID, upstreamClientSecret)
 	dataA, dataB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	cfgA, cfgB := writeConfig(t, dataA, extra), writeConfig(t, dataB, extra)
 	addUser(t, cfgA, "alice", "user")
@@ -292,11 +162,11 @@ mcpServers:
 		}
 		sessions[in] = sid
 	}
-	if n, _ := up.counts(); n != 0 {
+	if n, _ := up.Refreshes(); n != 0 {
 		t.Fatalf("%d refreshes before expiry", n)
 	}
 
-	up.expireAccessTokens()
+	up.ExpireAccessTokens()
 	var wg sync.WaitGroup
 	for i := range 4 {
 		for _, in := range []*instance{a, b} {
@@ -311,7 +181,7 @@ mcpServers:
 		}
 	}
 	wg.Wait()
-	if n, reused := up.counts(); n != 1 || reused != 0 {
+	if n, reused := up.Refreshes(); n != 1 || reused != 0 {
 		t.Errorf("the upstream saw %d refreshes and %d reused refresh tokens, want exactly 1 and 0", n, reused)
 	}
 }
