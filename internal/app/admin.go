@@ -25,8 +25,10 @@ type Admin struct {
 	as  *authserver.Server
 }
 
-// OpenAdmin opens the data directory of cfg. Close releases it.
+// OpenAdmin opens the data directory of cfg. Close releases it. A nil
+// logger discards.
 func OpenAdmin(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Admin, error) {
+	logger = orDiscard(logger)
 	st, err := openState(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -62,6 +64,7 @@ type rotator interface {
 // RotateSecrets adds a new primary key to the key file, unless cont, then
 // re-encrypts every value sealed with an older key, reporting to w.
 func RotateSecrets(ctx context.Context, cfg *config.Config, logger *slog.Logger, cont bool, w io.Writer) error {
+	logger = orDiscard(logger)
 	if !cont {
 		// Open once first, so that a wrong key file is refused before a
 		// key is added to it.
@@ -195,4 +198,11 @@ func (ad *Admin) WriteCredentialStatus(ctx context.Context, w io.Writer, user st
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, s.Authorization, strings.Join(s.MissingVariables, ","), detail)
 	}
 	return tw.Flush()
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

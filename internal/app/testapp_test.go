@@ -26,16 +26,7 @@ type testApp struct {
 // the rest, and serves the app until the test ends.
 func startApp(t *testing.T, serverSection, rest string) *testApp {
 	t.Helper()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "switchboard.yaml")
-	y := fmt.Sprintf("server:\n  dataDir: %q\n%s%s", filepath.Join(dir, "data"), serverSection, rest)
-	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(p, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, serverSection, rest)
 	// The listener comes first: its address is the issuer when the config
 	// has no publicURL.
 	srv := httptest.NewUnstartedServer(nil)
@@ -53,6 +44,23 @@ func startApp(t *testing.T, serverSection, rest string) *testApp {
 	})
 	a.Start(t.Context(), 5*time.Second)
 	return ta
+}
+
+// writeConfig loads a config made of a server section (dataDir added)
+// and the rest.
+func writeConfig(t *testing.T, serverSection, rest string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "switchboard.yaml")
+	y := fmt.Sprintf("server:\n  dataDir: %q\n%s%s", filepath.Join(dir, "data"), serverSection, rest)
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // addUser creates a local user and returns it with a personal API key.
