@@ -87,10 +87,10 @@ func (a *API) allowed(r *http.Request, name string) bool {
 
 func (a *API) servers(w http.ResponseWriter, r *http.Request) {
 	all := a.hub.StatusesFor(r.Context(), a.user(r))
-	out := make([]hub.Status, 0, len(all))
+	out := make([]serverView, 0, len(all))
 	for _, st := range all {
 		if a.allowed(r, st.Name) {
-			out = append(out, st)
+			out = append(out, a.view(st))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"servers": out})
@@ -117,12 +117,12 @@ func (a *API) server(w http.ResponseWriter, r *http.Request) {
 		a.writeHubError(w, err, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, a.view(st))
 }
 
 // serverReply is a status with the outcome of an action.
 type serverReply struct {
-	hub.Status
+	serverView
 	OAuthRequired bool   `json:"oauthRequired,omitempty"`
 	Error         string `json:"error,omitempty"`
 }
@@ -146,7 +146,7 @@ func (a *API) reinitialize(w http.ResponseWriter, r *http.Request) {
 		a.writeHubError(w, err, &st)
 		return
 	}
-	writeJSON(w, http.StatusOK, serverReply{Status: st})
+	writeJSON(w, http.StatusOK, serverReply{serverView: a.view(st)})
 }
 
 func (a *API) setCredentials(w http.ResponseWriter, r *http.Request) {
@@ -190,7 +190,7 @@ func (a *API) replyStatus(w http.ResponseWriter, r *http.Request, user, name str
 		a.writeHubError(w, err, nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, serverReply{Status: st})
+	writeJSON(w, http.StatusOK, serverReply{serverView: a.view(st)})
 }
 
 // writeHubError translates the hub's errors for API clients, in one place.
@@ -202,7 +202,7 @@ func (a *API) writeHubError(w http.ResponseWriter, err error, st *hub.Status) {
 	)
 	reply := serverReply{Error: err.Error()}
 	if st != nil {
-		reply.Status = *st
+		reply.serverView = a.view(*st)
 	}
 	status := http.StatusBadGateway
 	switch {

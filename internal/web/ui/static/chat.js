@@ -315,14 +315,25 @@
   function credentialsForm(s, names) {
     var inputs = {};
     var note = h("p", { class: "small", role: "status" });
+    var described = {};
+    (s.customUserVars || []).forEach(function (v) { described[v.name] = v; });
     var fields = names.map(function (n) {
       var id = "var-" + (++formSeq);
+      var v = described[n] || {};
       var isSet = s.variables && s.variables[n];
       inputs[n] = h("input", {
-        id: id, type: "password", autocomplete: "off", spellcheck: "false",
+        id: id, type: v.sensitive === false ? "text" : "password", autocomplete: "off", spellcheck: "false",
         placeholder: isSet ? S.value_set : null, required: isSet ? null : true
       });
-      return h("div", null, [h("label", { for: id, text: n }), inputs[n]]);
+      var field = h("div", null, [h("label", { for: id, text: v.title || n }), inputs[n]]);
+      if (v.description) {
+        // The API sanitizes descriptions (bluemonday) for exactly this.
+        var d = h("p", { class: "small muted", id: id + "-d" });
+        d.innerHTML = v.description;
+        inputs[n].setAttribute("aria-describedby", id + "-d");
+        field.appendChild(d);
+      }
+      return field;
     });
     var form = h("form", { "aria-label": fmt(S.variables, s.title || s.name) },
       fields.concat([h("button", { type: "submit", text: S.save }), note]));
