@@ -105,3 +105,9 @@ func (pl *policy) visible(s userPrincipals) func(user, server string) bool {
 		return ok && pl.allows(p, server)
 	}
 }
+
+// isAdmin is the web API's Admin hook.
+func isAdmin(r *http.Request) bool {
+	p, ok := requestPrincipal(r)
+	return ok && p.Role == string(store.RoleAdmin)
+}

@@ -230,10 +230,17 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
 		mux.Handle(p, gw)
 	}
-	api := web.NewAPI(a.hub, &web.Options{UserOf: userOf, Allow: func(r *http.Request, server string) bool {
-		_, allow := pol.request(r)
-		return allow(server)
-	}})
+	api := web.NewAPI(a.hub, &web.Options{
+		UserOf: userOf,
+		Allow: func(r *http.Request, server string) bool {
+			_, allow := pol.request(r)
+			return allow(server)
+		},
+		Admin: isAdmin,
+		ReinitializeAll: func(ctx context.Context, server string) (int, int, error) {
+			return reinitializeAll(ctx, a.hub, st.store, server)
+		},
+	})
 	mux.Handle("/api/", as.ProtectAPIOrSession(api.Handler()))
 	host, err := newAgentHost(cfg, a, newAgentStores(st.store), pol.visible(st.store), logger)
 	if err != nil {

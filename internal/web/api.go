@@ -34,6 +34,13 @@ type Options struct {
 	// Allow reports whether the request's user may use server; a server
 	// they may not use does not exist for them (404). Nil: every server.
 	Allow func(r *http.Request, server string) bool
+	// Admin reports whether the request's user is an administrator, who
+	// may reinitialize a server for everyone. Nil: nobody is.
+	Admin func(r *http.Request) bool
+	// ReinitializeAll reconnects server for every user (and its shared
+	// connection) and says how many connections it reconnected and how
+	// many failed to. Nil: ?all=1 is refused.
+	ReinitializeAll func(ctx context.Context, server string) (reconnected, failed int, err error)
 }
 
 // API serves /api/.
@@ -59,6 +66,7 @@ const maxCredentialsBody = 64 << 10
 //	GET    /api/servers                       every server, as the signed-in user sees it
 //	GET    /api/servers/{name}                one server
 //	POST   /api/servers/{name}/reinitialize   reconnect the user's connection; oauthUrl when authorization is needed
+//	POST   /api/servers/{name}/reinitialize?all=1   (admins) reconnect every user's connection
 //	PUT    /api/servers/{name}/credentials    {"values": {"NAME": "value", ...}}; "" deletes one value
 //	DELETE /api/servers/{name}/credentials    clear the user's values and revoke their OAuth token
 func (a *API) Handler() http.Handler {
@@ -132,6 +140,10 @@ func (a *API) reinitialize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if all := r.URL.Query().Get("all"); all == "1" || all == "true" {
+		a.reinitializeAll(w, r, name)
+		return
+	}
 	user := a.user(r)
 	c, _ := a.hub.Conn(name)
 	ctx, cancel := context.WithTimeout(hub.WithUser(r.Context(), user), 2*time.Minute)
@@ -147,6 +159,23 @@ func (a *API) reinitialize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, serverReply{serverView: a.view(st)})
+}
+
+// reinitializeAll is reinitialize?all=1: an administrator reconnects the
+// server for everyone.
+func (a *API) reinitializeAll(w http.ResponseWriter, r *http.Request, name string) {
+	if a.opts.Admin == nil || !a.opts.Admin(r) || a.opts.ReinitializeAll == nil {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "only an administrator may reinitialize a server for everyone"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	defer cancel()
+	n, failed, err := a.opts.ReinitializeAll(ctx, name)
+	if err != nil {
+		a.writeHubError(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "reconnected": n, "failed": failed})
 }
 
 func (a *API) setCredentials(w http.ResponseWriter, r *http.Request) {
