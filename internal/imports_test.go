@@ -1,6 +1,8 @@
 // Package internal_test keeps the import graph of Switchboard's packages
 // pointing one way (see ARCHITECTURE.md): a package may import only the
-// internal packages listed for it.
+// internal packages listed for it. Every package is listed on its own,
+// sub-packages included, and test helpers (packages whose name ends in
+// "test") are imported by tests only.
 package internal_test
 
 import (
@@ -8,32 +10,68 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/switchboard-mcp/switchboard/"
 
+// below is what internal/app, the wiring, may import: every package under
+// it.
+var below = []string{
+	"internal/agent", "internal/authserver", "internal/authserver/idp", "internal/cluster", "internal/config",
+	"internal/gateway", "internal/hub", "internal/hub/oauthclient", "internal/llm", "internal/ratelimit",
+	"internal/secrets", "internal/ssrf", "internal/store", "internal/store/postgres", "internal/store/sqlite",
+	"internal/store/sqlstore", "internal/tools", "internal/web", "internal/web/ui",
+}
+
 // allowed lists, per package, the internal packages its non-test files may
-// import. A package missing here may import nothing internal.
+// import.
 var allowed = map[string][]string{
-	"cmd/switchboard":                    {"*"},
-	"cmd/switchboard-conformance-client": {"internal/hub", "internal/ssrf"},
-	"internal/app":                       {"*"},
+	"cmd/switchboard":                    {"internal/app", "internal/config", "internal/bench", "internal/agent"},
+	"cmd/switchboard-conformance-client": {"internal/hub/oauthclient", "internal/ssrf"},
+	"internal/app":                       below,
 	"internal/web":                       {"internal/hub", "internal/agent", "internal/authserver"},
+	"internal/web/ui":                    {"internal/agent", "internal/authserver"},
 	"internal/agent":                     {"internal/llm", "internal/hub"},
 	"internal/gateway":                   {"internal/hub", "internal/cluster"},
 	"internal/bench":                     {"internal/config", "internal/hub", "internal/gateway", "internal/tools"},
-	"internal/hub":                       {"internal/config", "internal/secrets", "internal/ssrf", "internal/store"},
+	"internal/hub":                       {"internal/config", "internal/secrets", "internal/ssrf", "internal/store", "internal/hub/oauthclient"},
+	"internal/hub/oauthclient":           {"internal/ssrf"},
 	"internal/tools":                     {"internal/config", "internal/hub", "internal/ssrf"},
 	"internal/store":                     {"internal/secrets"},
+	"internal/store/sqlstore":            {"internal/secrets", "internal/store"},
+	"internal/store/sqlite":              {"internal/secrets", "internal/store", "internal/store/sqlstore"},
+	"internal/store/postgres":            {"internal/secrets", "internal/store", "internal/store/sqlstore"},
 	"internal/config":                    {},
 	"internal/secrets":                   {},
 	"internal/llm":                       {},
-	"internal/authserver":                {"internal/secrets", "internal/ssrf", "internal/store", "internal/ratelimit"},
+	"internal/authserver":                {"internal/secrets", "internal/ssrf", "internal/store", "internal/ratelimit", "internal/authserver/idp"},
+	"internal/authserver/idp":            {},
 	"internal/ssrf":                      {},
 	"internal/ratelimit":                 {},
 	"internal/cluster":                   {},
+	"internal/e2e":                       {}, // tests only
+
+	// Test helpers: fakes of the outside world and test upstreams.
+	"internal/authserver/idp/idptest":  {"internal/authserver/idp"},
+	"internal/hub/hubtest":             {},
+	"internal/hub/hubtest/stdioserver": {"internal/hub/hubtest"},
+	"internal/llm/llmtest":             {},
+	"internal/store/storetest":         {"internal/secrets", "internal/store"},
+	"internal/tools/toolstest":         {},
+}
+
+// testHelper reports whether pkg is a test helper, which only tests (and
+// other test helpers) may import.
+func testHelper(pkg string) bool {
+	for _, part := range strings.Split(pkg, "/") {
+		if strings.HasSuffix(part, "test") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestImportDirection(t *testing.T) {
@@ -41,6 +79,7 @@ func TestImportDirection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seen := map[string]bool{}
 	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -52,20 +91,31 @@ func TestImportDirection(t *testing.T) {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(path))
-		rel = filepath.ToSlash(rel)
-		pkg := owner(rel)
+		pkg := filepath.ToSlash(rel)
+		if pkg == "internal" {
+			return nil
+		}
+		seen[pkg] = true
+		list, ok := allowed[pkg]
+		if !ok {
+			t.Errorf("%s is not in the import-direction table of internal/imports_test.go: add it with what it may import", pkg)
+			return nil
+		}
 		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
 		if err != nil {
 			return err
 		}
 		for _, imp := range f.Imports {
-			p := strings.Trim(imp.Path.Value, `"`)
-			dep, ok := strings.CutPrefix(p, module)
-			if !ok || owner(dep) == pkg {
+			dep, ok := strings.CutPrefix(strings.Trim(imp.Path.Value, `"`), module)
+			if !ok || dep == pkg {
 				continue
 			}
-			if !permitted(pkg, owner(dep)) {
-				t.Errorf("%s imports %s, which %s may not import (allowed: %v)", rel, dep, pkg, allowed[pkg])
+			if testHelper(dep) && !testHelper(pkg) {
+				t.Errorf("%s imports the test helper %s, which only tests may import", filepath.ToSlash(filepath.Join(rel, filepath.Base(path))), dep)
+				continue
+			}
+			if !slices.Contains(list, dep) {
+				t.Errorf("%s imports %s, which %s may not import (allowed: %v)", filepath.ToSlash(filepath.Join(rel, filepath.Base(path))), dep, pkg, list)
 			}
 		}
 		return nil
@@ -73,27 +123,9 @@ func TestImportDirection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// owner maps a directory to the package that owns it: sub-packages such as
-// internal/hub/hubtest belong to their parent for this check.
-func owner(dir string) string {
-	parts := strings.Split(dir, "/")
-	if len(parts) >= 2 {
-		return parts[0] + "/" + parts[1]
-	}
-	return dir
-}
-
-func permitted(pkg, dep string) bool {
-	list, ok := allowed[pkg]
-	if !ok {
-		return false
-	}
-	for _, a := range list {
-		if a == "*" || a == dep {
-			return true
+	for pkg := range allowed {
+		if !seen[pkg] && pkg != "internal/e2e" {
+			t.Errorf("the import-direction table lists %s, which has no non-test Go files", pkg)
 		}
 	}
-	return false
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"github.com/microcosm-cc/bluemonday"
 
-	"github.com/switchboard-mcp/switchboard/internal/config"
 	"github.com/switchboard-mcp/switchboard/internal/hub"
 )
 
@@ -52,14 +51,11 @@ func (a *API) view(st hub.Status) serverView {
 	}
 	cfg := c.Config()
 	for _, name := range hub.Variables(cfg) {
-		uv, ok := cfg.CustomUserVars[name]
-		if !ok {
-			uv = config.CustomUserVar{Title: apiKeyTitle, Sensitive: true}
+		vr := variable{Name: name, Title: apiKeyTitle, Sensitive: true, Set: st.Variables[name]}
+		if uv, ok := cfg.CustomUserVars[name]; ok {
+			vr.Title, vr.Description, vr.Sensitive = uv.Title, descriptionPolicy.Sanitize(uv.Description), uv.Sensitive
 		}
-		v.CustomUserVars = append(v.CustomUserVars, variable{
-			Name: name, Title: uv.Title, Description: descriptionPolicy.Sanitize(uv.Description),
-			Sensitive: uv.Sensitive, Set: st.Variables[name],
-		})
+		v.CustomUserVars = append(v.CustomUserVars, vr)
 	}
 	return v
 }
