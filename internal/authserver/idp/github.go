@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,7 +20,8 @@ func newGitHub(cfg Config, client *http.Client) (*provider, error) {
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
-		scopes = []string{"read:user"}
+		// user:email lets the login read the primary, verified address.
+		scopes = []string{"read:user", "user:email"}
 	}
 	p := &provider{
 		name:         cfg.Name,
@@ -92,6 +94,35 @@ func (p *provider) githubUser(endpoint string) func(ctx context.Context, tok *To
 		if u.Email != nil {
 			ident.Email = *u.Email
 		}
+		if slices.Contains(tok.Scopes, "user:email") || slices.Contains(tok.Scopes, "user") {
+			if e, ok := p.githubPrimaryEmail(ctx, strings.TrimSuffix(endpoint, "/")+"/emails", tok.AccessToken, hdr); ok {
+				ident.Email, ident.EmailVerified = e, true
+			}
+		}
 		return ident, nil
 	}
+}
+
+// githubPrimaryEmail reads GET /user/emails for the primary address, if
+// GitHub has verified it. The user API's email is the public one, which
+// GitHub does not flag as verified; a failure here leaves that one.
+func (p *provider) githubPrimaryEmail(ctx context.Context, endpoint, accessToken string, hdr http.Header) (string, bool) {
+	resp, body, err := p.getJSON(ctx, endpoint, accessToken, hdr)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return "", false
+	}
+	var emails []struct {
+		Email    string `json:"email"`
+		Primary  bool   `json:"primary"`
+		Verified bool   `json:"verified"`
+	}
+	if json.Unmarshal(body, &emails) != nil {
+		return "", false
+	}
+	for _, e := range emails {
+		if e.Primary && e.Verified && e.Email != "" {
+			return e.Email, true
+		}
+	}
+	return "", false
 }

@@ -52,7 +52,8 @@ type Identity struct {
 	// (email_verified / verified_email) and for NAVER, whose profile
 	// e-mail is the account's own address (NAVER's profile API has no flag;
 	// the address is the naver.com mailbox or the one confirmed at sign-up).
-	// GitHub's user API says nothing, so it is false there.
+	// For GitHub it is the primary address of /user/emails when GitHub has
+	// verified it (scope user:email); the user API's public address is not.
 	EmailVerified bool
 	Name          string
 	Username      string // preferred_username, NAVER nickname, GitHub login
@@ -122,7 +123,7 @@ type Config struct {
 	// ClientSecret is required except for public OIDC clients.
 	ClientSecret string
 	// Scopes to request. Zero: naver "openid" (none in classic mode), google
-	// and oidc "openid email profile", github "read:user". OIDC types always
+	// and oidc "openid email profile", github "read:user user:email". OIDC types always
 	// request openid.
 	Scopes []string
 	// Issuer is the OIDC issuer, the base of discovery. Zero: naver

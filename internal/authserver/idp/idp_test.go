@@ -173,6 +173,51 @@ func TestFullFlow(t *testing.T) {
 			wantScopes:   []string{"read:user", "user:email"},
 		},
 		{
+			name: "github, the primary address when GitHub verified it",
+			start: func(t *testing.T) (idp.Config, *idptest.Server) {
+				u := idptest.DefaultGitHubUser()
+				u.Email = "public@example.com"
+				u.Emails = []idptest.GitHubEmail{
+					{Email: "other@example.com", Verified: true},
+					{Email: "octo@example.com", Primary: true, Verified: true},
+				}
+				f := idptest.NewGitHub(t, &idptest.GitHubOptions{Users: []idptest.GitHubUser{u}})
+				return f.Config(), f.Server
+			},
+			want: &idp.Identity{Subject: "583231", Name: gh.Name, Username: gh.Login, Picture: gh.AvatarURL,
+				Email: "octo@example.com", EmailVerified: true},
+			wantAuth:     url.Values{"scope": {"read:user user:email"}},
+			profileCalls: 1,
+			wantScopes:   []string{"read:user", "user:email"},
+		},
+		{
+			name: "github, an unverified primary address is not taken",
+			start: func(t *testing.T) (idp.Config, *idptest.Server) {
+				u := idptest.DefaultGitHubUser()
+				u.Email = "public@example.com"
+				u.Emails = []idptest.GitHubEmail{{Email: "octo@example.com", Primary: true}}
+				f := idptest.NewGitHub(t, &idptest.GitHubOptions{Users: []idptest.GitHubUser{u}})
+				return f.Config(), f.Server
+			},
+			want:         &idp.Identity{Subject: "583231", Name: gh.Name, Username: gh.Login, Picture: gh.AvatarURL, Email: "public@example.com"},
+			profileCalls: 1,
+			wantScopes:   []string{"read:user", "user:email"},
+		},
+		{
+			name: "github without scope user:email reads no addresses",
+			start: func(t *testing.T) (idp.Config, *idptest.Server) {
+				u := idptest.DefaultGitHubUser()
+				u.Emails = []idptest.GitHubEmail{{Email: "octo@example.com", Primary: true, Verified: true}}
+				f := idptest.NewGitHub(t, &idptest.GitHubOptions{Users: []idptest.GitHubUser{u}})
+				cfg := f.Config()
+				cfg.Scopes = []string{"read:user"}
+				return cfg, f.Server
+			},
+			want:         &idp.Identity{Subject: "583231", Name: gh.Name, Username: gh.Login, Picture: gh.AvatarURL},
+			profileCalls: 1,
+			wantScopes:   []string{"read:user"},
+		},
+		{
 			name: "oidc",
 			start: func(t *testing.T) (idp.Config, *idptest.Server) {
 				f := idptest.NewOIDC(t, &idptest.OIDCOptions{IssParam: true})

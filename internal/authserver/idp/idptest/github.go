@@ -17,6 +17,14 @@ type GitHubUser struct {
 	Name      string // empty: null
 	Email     string // empty: null, as for a user without a public email
 	AvatarURL string
+	// Emails are what GET /user/emails lists (scope user:email or user).
+	Emails []GitHubEmail
+}
+
+// GitHubEmail is one address of a GitHub account.
+type GitHubEmail struct {
+	Email             string
+	Primary, Verified bool
 }
 
 // DefaultGitHubUser is who logs in to a fake created without users.
@@ -73,6 +81,7 @@ func NewGitHub(t testing.TB, opts *GitHubOptions) *GitHub {
 		tokenType: "bearer", scope: "comma", github: true,
 	}))
 	s.mux.HandleFunc("GET /user", gh.handleUser)
+	s.mux.HandleFunc("GET /user/emails", gh.handleEmails)
 	s.start(t)
 	return gh
 }
@@ -122,4 +131,33 @@ func (gh *GitHub) handleUser(w http.ResponseWriter, r *http.Request) {
 		"login": u.Login, "id": u.ID, "avatar_url": u.AvatarURL, "type": "User",
 		"html_url": "https://github.com/" + u.Login, "name": nullable(u.Name), "email": nullable(u.Email),
 	})
+}
+
+func (gh *GitHub) handleEmails(w http.ResponseWriter, r *http.Request) {
+	gh.mu.Lock()
+	defer gh.mu.Unlock()
+	const ct = "application/json; charset=utf-8"
+	ses, _ := gh.bearerLocked(r, "Bearer", "token")
+	var u *GitHubUser
+	if ses != nil {
+		for i := range gh.users {
+			if strconv.FormatInt(gh.users[i].ID, 10) == ses.sub {
+				u = &gh.users[i]
+			}
+		}
+	}
+	if u == nil {
+		writeJSON(w, http.StatusUnauthorized, ct, map[string]any{"message": "Requires authentication", "status": "401"})
+		return
+	}
+	scopes := strings.FieldsFunc(ses.scope, func(r rune) bool { return r == ' ' || r == ',' })
+	if !slices.Contains(scopes, "user:email") && !slices.Contains(scopes, "user") {
+		writeJSON(w, http.StatusNotFound, ct, map[string]any{"message": "Not Found", "status": "404"})
+		return
+	}
+	list := []map[string]any{}
+	for _, e := range u.Emails {
+		list = append(list, map[string]any{"email": e.Email, "primary": e.Primary, "verified": e.Verified, "visibility": nil})
+	}
+	writeJSON(w, http.StatusOK, ct, list)
 }
