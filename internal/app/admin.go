@@ -44,15 +44,9 @@ func OpenAdmin(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*A
 // Close closes the store.
 func (ad *Admin) Close() { ad.st.close() }
 
-// Store is the store of the data directory.
-func (ad *Admin) Store() store.Store { return ad.st.store }
-
-// Auth is the authorization server over the store.
-func (ad *Admin) Auth() *authserver.Server { return ad.as }
-
-// NewHub returns a hub (not started) over the store, for users' values and
+// newHub returns a hub (not started) over the store, for users' values and
 // OAuth tokens; the caller closes it.
-func (ad *Admin) NewHub() *hub.Hub {
+func (ad *Admin) newHub() *hub.Hub {
 	return hub.New(ad.cfg, hubOptions(ad.st, ad.as, issuer(ad.cfg, ad.cfg.Listen)))
 }
 
@@ -151,7 +145,7 @@ func (ad *Admin) SetCredential(ctx context.Context, w io.Writer, user, server, v
 	if err != nil {
 		return err
 	}
-	h := ad.NewHub()
+	h := ad.newHub()
 	defer h.Close()
 	if err := h.SetCredentials(ctx, u.ID, server, map[string]string{variable: value}); err != nil {
 		return err
@@ -167,7 +161,7 @@ func (ad *Admin) ClearCredentials(ctx context.Context, w io.Writer, user, server
 	if err != nil {
 		return err
 	}
-	h := ad.NewHub()
+	h := ad.newHub()
 	defer h.Close()
 	if err := h.DeleteCredentials(ctx, u.ID, server); err != nil {
 		return err
@@ -183,7 +177,7 @@ func (ad *Admin) WriteCredentialStatus(ctx context.Context, w io.Writer, user st
 	if err != nil {
 		return err
 	}
-	h := ad.NewHub()
+	h := ad.newHub()
 	defer h.Close()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tSTATE\tAUTHORIZATION\tMISSING\tDETAIL")

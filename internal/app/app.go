@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -312,8 +313,31 @@ func (a *App) Start(ctx context.Context, wait time.Duration) {
 	a.hub.Start()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	a.hub.WaitConnected(wctx)
+	if a.user != nil {
+		a.connectUser(wctx, *a.user)
+	}
 	cancel()
 	a.gw.Sync()
+}
+
+// connectUser connects p's per-user servers that can connect (values set,
+// no authorization pending), so that the first tools/list of the command
+// line acting as p shows them, as Start waits for the shared ones.
+func (a *App) connectUser(ctx context.Context, p Principal) {
+	var wg sync.WaitGroup
+	for _, c := range a.hub.Conns() {
+		if !c.UserScoped() || !a.policy.allows(p, c.Name()) {
+			continue
+		}
+		uc, err := c.ForUser(p.UserID)
+		if err != nil {
+			continue
+		}
+		// A server that cannot connect says why in its status and in the
+		// result of a call; here it is only not waited for.
+		wg.Go(func() { uc.Session(hub.WithUser(ctx, p.UserID)) })
+	}
+	wg.Wait()
 }
 
 // Handler serves everything Switchboard offers over HTTP; nil without
