@@ -1,6 +1,7 @@
-// Package web serves Switchboard's HTTP API and, later, its chat UI. It
-// imports the hub through the narrow interfaces below; cmd/switchboard wires
-// it.
+// Package web serves Switchboard's HTTP API: each server's status as the
+// caller sees it (with the per-user variables described), reconnecting,
+// users' values, and the one callback of upstream OAuth. It reaches the hub
+// through the narrow interface below; the chat page is in web/ui.
 package web
 
 import (
