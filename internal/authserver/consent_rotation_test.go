@@ -77,11 +77,12 @@ func TestConsentPerResourceAndScope(t *testing.T) {
 func e0(o *Options) string { return o.Issuer }
 
 // Issue 10, finding 6: a retried rotation (its answer lost) is answered
-// with the same successor within the grace window while the successor is
-// unused; otherwise reuse still revokes the family (RFC 9700 §4.14.2).
+// with the same successor within the grace window while neither the
+// successor nor an access token of its answer was used; otherwise reuse
+// still revokes the family (RFC 9700 §4.14.2).
 func TestRefreshRetryWithinGrace(t *testing.T) {
 	type presentation struct {
-		token   string // "old", "new" or "newer"
+		token   string // "old", "new" or "newer"; "use" uses the newest access token at /mcp
 		advance time.Duration
 		want    string // "same": 200 with the successor again; "rotate": 200 with a new token; "revoked"
 	}
@@ -92,10 +93,16 @@ func TestRefreshRetryWithinGrace(t *testing.T) {
 		familyAlive bool
 	}{
 		{"retry returns the same successor", []presentation{
-			{"old", 0, "same"}, {"old", 10 * time.Second, "same"}, {"new", 0, "rotate"},
+			{"old", 0, "same"}, {"old", 10 * time.Second, "same"}, {"use", 0, ""}, {"new", 0, "rotate"},
 		}, true},
 		{"retry after the successor was used revokes", []presentation{
 			{"new", 0, "rotate"}, {"old", 0, "revoked"},
+		}, false},
+		{"retry after the answer's access token was used revokes", []presentation{
+			{"use", 0, ""}, {"old", 0, "revoked"},
+		}, false},
+		{"retry after a retried answer's access token was used revokes", []presentation{
+			{"old", 0, "same"}, {"use", 0, ""}, {"old", 0, "revoked"},
 		}, false},
 		{"retry after the grace window revokes", []presentation{
 			{"old", rotationGrace + time.Second, "revoked"},
@@ -118,12 +125,17 @@ func TestRefreshRetryWithinGrace(t *testing.T) {
 			}
 			toks := map[string]string{"old": rt0, "new": out["refresh_token"].(string)}
 			successor := map[string]string{"old": toks["new"]}
-			last := toks["new"]
+			last, access := toks["new"], out["access_token"].(string)
 			for i, st := range tt.steps {
 				e.clock.Advance(st.advance)
+				if st.token == "use" {
+					if code, _, _ := e.call("/mcp", access); code != http.StatusOK {
+						t.Fatalf("step %d: access token refused: %d", i, code)
+					}
+					continue
+				}
 				status, out := e.refresh(c, toks[st.token])
-				switch st.want {
-				case "revoked":
+				if st.want == "revoked" {
 					wantOAuthError(t, status, out, http.StatusBadRequest, "invalid_grant")
 					continue
 				}
@@ -131,9 +143,6 @@ func TestRefreshRetryWithinGrace(t *testing.T) {
 					t.Fatalf("step %d (%s): %d %v", i, st.token, status, out)
 				}
 				got := out["refresh_token"].(string)
-				if code, _, _ := e.call("/mcp", out["access_token"].(string)); code != http.StatusOK {
-					t.Fatalf("step %d: access token refused: %d", i, code)
-				}
 				switch st.want {
 				case "same":
 					if got != successor[st.token] {
@@ -148,7 +157,7 @@ func TestRefreshRetryWithinGrace(t *testing.T) {
 						toks["newer"] = got
 					}
 				}
-				last = got
+				last, access = got, out["access_token"].(string)
 			}
 			status, out = e.refresh(c, last)
 			if tt.familyAlive && status != http.StatusOK {
@@ -156,6 +165,9 @@ func TestRefreshRetryWithinGrace(t *testing.T) {
 			}
 			if !tt.familyAlive {
 				wantOAuthError(t, status, out, http.StatusBadRequest, "invalid_grant")
+				if code, _, _ := e.call("/mcp", access); code != http.StatusUnauthorized {
+					t.Fatalf("newest access token of the revoked family: %d, want 401", code)
+				}
 			}
 		})
 	}

@@ -206,9 +206,12 @@ type accessClaims struct {
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope,omitempty"`
 	SID      string `json:"sid,omitempty"` // refresh-token family
+	// Answer names the token response the access token came in with a
+	// refresh token (answerOf); see markDelivered.
+	Answer string `json:"sb_ans,omitempty"`
 }
 
-func (s *Server) issueAccessToken(ctx context.Context, userID, clientID, resource string, scopes []string, family string) (token string, exp time.Time, err error) {
+func (s *Server) issueAccessToken(ctx context.Context, userID, clientID, resource string, scopes []string, family, answer string) (token string, exp time.Time, err error) {
 	sk, err := s.keys.signer(ctx)
 	if err != nil {
 		return "", time.Time{}, err
@@ -233,6 +236,7 @@ func (s *Server) issueAccessToken(ctx context.Context, userID, clientID, resourc
 		ClientID: clientID,
 		Scope:    strings.Join(scopes, " "),
 		SID:      family,
+		Answer:   answer,
 	}
 	token, err = jwt.Signed(signer).Claims(c).Serialize()
 	return token, exp, err

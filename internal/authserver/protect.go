@@ -168,6 +168,7 @@ func (s *Server) verify(ctx context.Context, raw, resource string) (*Principal, 
 	if !slices.Contains(scopes, s.scopes[0]) {
 		return nil, errInsufficientScope
 	}
+	s.markDelivered(ctx, c)
 	return &Principal{UserID: u.ID, Username: u.Username, Email: u.Email, Role: u.Role, ClientID: c.ClientID, Scopes: scopes, Resource: resource}, nil
 }
 

@@ -180,7 +180,11 @@ func (s *Server) issueTokens(ctx context.Context, c *store.Client, userID, resou
 		}
 		resp.RefreshToken = rt
 	}
-	at, exp, err := s.issueAccessToken(ctx, userID, c.ID, resource, scopes, fam)
+	answer := ""
+	if resp.RefreshToken != "" {
+		answer = answerOf(hashToken(resp.RefreshToken))
+	}
+	at, exp, err := s.issueAccessToken(ctx, userID, c.ID, resource, scopes, fam, answer)
 	if err != nil {
 		s.log.Error("signing access token", errAttr(err))
 		return nil, errServer
@@ -210,6 +214,10 @@ const rotationGrace = 30 * time.Second
 // the successor is used, or after the window, reuse revokes the family as
 // before.
 //
+// A client that used the access token of the answer evidently received it:
+// its presenting the old token again is no retry, and is treated as reuse
+// (markDelivered).
+//
 // The successor is recoverable because the rotation stored it sealed with
 // AES-256-GCM under a key derived from the rotated token (sealSuccessor),
 // which only the client holds: the database alone reveals nothing.
@@ -224,6 +232,12 @@ func (s *Server) retriedRotation(ctx context.Context, oldRaw string, old *store.
 	if err != nil || !next.UsedAt.IsZero() || (!next.ExpiresAt.IsZero() && !now.Before(next.ExpiresAt)) {
 		return "", false
 	}
+	if _, err := s.st.GetEphemeral(ctx, kindDelivered, answerOf(old.SuccessorHash), now); err == nil {
+		return "", false
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("looking up whether a token response was delivered", errAttr(err))
+		return "", false
+	}
 	rt, err := openSuccessor(oldRaw, old.Hash, old.Successor)
 	if err != nil || hashToken(rt) != old.SuccessorHash {
 		s.log.Warn("refresh token retried, but its successor cannot be recovered", slogClient(old.ClientID))
@@ -231,6 +245,38 @@ func (s *Server) retriedRotation(ctx context.Context, oldRaw string, old *store.
 	}
 	s.log.Info("refresh token retried within the grace window; the same successor is returned", slogClient(old.ClientID))
 	return rt, true
+}
+
+// kindDelivered marks, for rotationGrace, a token response whose access
+// token was used: its client has it, and the retry rule no longer applies.
+const kindDelivered = "authserver.delivered"
+
+// answerOf names the token response that handed out the refresh token of
+// hash rtHash (its first answer and any retried one alike).
+func answerOf(rtHash string) string { return hashToken("answer\x00" + rtHash)[:32] }
+
+// markDelivered records that an access token of a response carrying a
+// refresh token was used, while that matters: within rotationGrace of its
+// issue (a retry of the rotation is judged against a response at least as
+// old). Each replica writes it at most once per few seconds per response.
+func (s *Server) markDelivered(ctx context.Context, c *accessClaims) {
+	if c.Answer == "" || c.IssuedAt == nil {
+		return
+	}
+	now := s.now()
+	issued := c.IssuedAt.Time()
+	if now.Sub(issued) > rotationGrace {
+		return
+	}
+	key := "ans:" + c.Answer
+	if _, seen := s.cache.get(key, now); seen {
+		return
+	}
+	if err := s.st.PutEphemeral(ctx, kindDelivered, c.Answer, []byte{1}, issued.Add(rotationGrace+time.Second)); err != nil {
+		s.log.Warn("recording a delivered token response", errAttr(err))
+		return
+	}
+	s.cache.put(key, true, now)
 }
 
 // successorKey derives the key that seals a rotated token's successor from
