@@ -20,9 +20,9 @@ var allowed = map[string][]string{
 	"cmd/switchboard":                    {"*"},
 	"cmd/switchboard-conformance-client": {"internal/hub", "internal/ssrf"},
 	"internal/app":                       {"*"},
-	"internal/web":                       {"internal/hub", "internal/agent", "internal/authserver"},
+	"internal/web":                       {"internal/hub", "internal/agent", "internal/authserver", "internal/httpguard"},
 	"internal/agent":                     {"internal/llm", "internal/hub"},
-	"internal/gateway":                   {"internal/hub", "internal/cluster"},
+	"internal/gateway":                   {"internal/hub", "internal/cluster", "internal/httpguard"},
 	"internal/bench":                     {"internal/config", "internal/hub", "internal/gateway", "internal/tools"},
 	"internal/hub":                       {"internal/config", "internal/secrets", "internal/ssrf", "internal/store"},
 	"internal/tools":                     {"internal/config", "internal/hub", "internal/ssrf"},
@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"internal/ssrf":                      {},
 	"internal/ratelimit":                 {},
 	"internal/cluster":                   {},
+	"internal/httpguard":                 {},
 }
 
 func TestImportDirection(t *testing.T) {
