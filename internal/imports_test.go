@@ -20,6 +20,7 @@ const module = "github.com/switchboard-mcp/switchboard/"
 // below is what internal/app, the wiring, may import: every package under
 // it.
 var below = []string{
+	"internal/httpguard",
 	"internal/agent", "internal/authserver", "internal/authserver/idp", "internal/cluster", "internal/config",
 	"internal/gateway", "internal/hub", "internal/hub/oauthclient", "internal/llm", "internal/ratelimit",
 	"internal/secrets", "internal/ssrf", "internal/store", "internal/store/postgres", "internal/store/sqlite",
@@ -32,10 +33,10 @@ var allowed = map[string][]string{
 	"cmd/switchboard":                    {"internal/app", "internal/config", "internal/bench", "internal/agent"},
 	"cmd/switchboard-conformance-client": {"internal/hub/oauthclient", "internal/ssrf"},
 	"internal/app":                       below,
-	"internal/web":                       {"internal/hub", "internal/agent", "internal/authserver"},
+	"internal/web":                       {"internal/hub", "internal/agent", "internal/authserver", "internal/httpguard"},
 	"internal/web/ui":                    {"internal/agent", "internal/authserver"},
 	"internal/agent":                     {"internal/llm", "internal/hub"},
-	"internal/gateway":                   {"internal/hub", "internal/cluster"},
+	"internal/gateway":                   {"internal/hub", "internal/cluster", "internal/httpguard"},
 	"internal/bench":                     {"internal/config", "internal/hub", "internal/gateway", "internal/tools"},
 	"internal/hub":                       {"internal/config", "internal/secrets", "internal/ssrf", "internal/store", "internal/hub/oauthclient"},
 	"internal/hub/oauthclient":           {"internal/ssrf"},
@@ -52,6 +53,7 @@ var allowed = map[string][]string{
 	"internal/ssrf":                      {},
 	"internal/ratelimit":                 {},
 	"internal/cluster":                   {},
+	"internal/httpguard":                 {},
 	"internal/e2e":                       {}, // tests only
 
 	// Test helpers: fakes of the outside world and test upstreams.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/authserver"
 	"github.com/switchboard-mcp/switchboard/internal/config"
 	"github.com/switchboard-mcp/switchboard/internal/gateway"
+	"github.com/switchboard-mcp/switchboard/internal/httpguard"
 	"github.com/switchboard-mcp/switchboard/internal/hub"
 	"github.com/switchboard-mcp/switchboard/internal/tools"
 	"github.com/switchboard-mcp/switchboard/internal/web"
@@ -162,18 +164,19 @@ func newInsecure(cfg *config.Config, o *Options) (*App, error) {
 	logger.Warn("serving WITHOUT authorization (--insecure-no-auth): every local process can use every tool")
 	a := newApp(cfg, logger, o, nil, nil, nil)
 	a.mux = http.NewServeMux()
+	guard := browserPolicy(cfg)
 	gw := a.gw.Handler()
 	for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
 		a.mux.Handle(p, gw)
 	}
-	a.mux.Handle("/api/", web.NewAPI(a.hub, nil).Handler())
+	a.mux.Handle("/api/", browserSafe(guard, web.NewAPI(a.hub, nil).Handler()))
 	host, err := newAgentHost(cfg, a, agentStores{}, nil, logger)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.host = host
-	ah := host.Handler(nil)
+	ah := browserSafe(guard, host.Handler(nil))
 	for _, p := range agentRoutes {
 		a.mux.Handle(p, ah)
 	}
@@ -227,6 +230,7 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	a.policy = pol
 	a.st, a.sh, a.as = st, sh, as
 	mux := http.NewServeMux()
+	guard := browserPolicy(cfg)
 	gw := a.gw.AcceptForwarded(as.Protect(a.gw.Handler()))
 	for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
 		mux.Handle(p, gw)
@@ -241,8 +245,16 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 		ReinitializeAll: func(ctx context.Context, server string) (int, int, error) {
 			return reinitializeAll(ctx, a.hub, st.store, server)
 		},
+		Browser: func(r *http.Request) (web.BrowserUser, bool) {
+			bs, ok := as.BrowserSession(r)
+			if !ok {
+				return web.BrowserUser{}, false
+			}
+			return web.BrowserUser{ID: bs.UserID, Name: bs.Username, CSRF: bs.CSRF}, true
+		},
+		SecureCookies: strings.HasPrefix(base, "https://"),
 	})
-	mux.Handle("/api/", as.ProtectAPIOrSession(api.Handler()))
+	mux.Handle("/api/", browserSafe(guard, as.ProtectAPIOrSession(api.Handler())))
 	host, err := newAgentHost(cfg, a, newAgentStores(st.store), pol.visible(st.store), logger)
 	if err != nil {
 		a.hub.Close()
@@ -250,13 +262,13 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 		return nil, err
 	}
 	a.host = host
-	ah := as.ProtectAPIOrSession(host.Handler(&agent.HandlerOptions{User: func(r *http.Request) (string, bool) {
+	ah := browserSafe(guard, as.ProtectAPIOrSession(host.Handler(&agent.HandlerOptions{User: func(r *http.Request) (string, bool) {
 		p, ok := authserver.UserFrom(r.Context())
 		if !ok {
 			return "", false
 		}
 		return p.UserID, true
-	}}))
+	}})))
 	for _, p := range agentRoutes {
 		mux.Handle(p, ah)
 	}
@@ -265,9 +277,10 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	chatTools := agent.NewHubTools(a.hub)
 	chatTools.Visible = pol.visible(st.store)
 	chatUI := ui.Handler(&ui.Options{Session: as.BrowserSession, ChatServers: chatTools.Servers, Logger: logger})
-	mux.Handle("/chat", chatUI)
-	mux.Handle("/chat/", chatUI)
-	mux.Handle(oauthCallbackPath, api.OAuthCallback())
+	mux.Handle("/chat", guard.Handler(chatUI, nil))
+	mux.Handle("/chat/", guard.Handler(chatUI, nil))
+	mux.Handle(oauthCallbackPath, guard.Handler(api.OAuthCallback(), nil))
+	mux.Handle(oauthStartPath, guard.Handler(api.OAuthStart(), nil))
 	mux.Handle(clientMetadataPath, clientMetadata(base))
 	mux.Handle("/", as.Handler())
 	mux.Handle("/healthz", web.NewAPI(a.hub, nil).Handler())
@@ -400,7 +413,7 @@ func ToolOptions(cfg *config.Config, version string) *tools.Options {
 // the HTTP server down, giving requests in flight up to 10 s.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.Start(ctx, 3*time.Second)
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(a.cfg, a.Handler())
 	a.logger.Info("switchboard listening", slog.String("url", "http://"+ln.Addr().String()+"/mcp"), slog.String("config", a.cfg.File), slog.Int("servers", len(a.cfg.Servers)+1))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -414,4 +427,46 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	srv.Shutdown(sctx)
 	return nil
+}
+
+// browserPolicy is the one browser policy of every endpoint, the same as
+// /mcp's (the gateway applies it itself), in both auth modes. The OAuth
+// endpoints for clients (/token, /register, /revoke, metadata) use no
+// cookies and answer any origin (CORS); the authorization server's pages
+// check their own origin and CSRF tokens.
+func browserPolicy(cfg *config.Config) *httpguard.Policy {
+	return httpguard.New(&httpguard.Options{AllowedOrigins: cfg.AllowedOrigins, PublicURL: cfg.PublicURL})
+}
+
+// browserSafe guards a JSON API: the browser policy, and bodies declared
+// as JSON (a cross-site form or text/plain POST needs no preflight).
+func browserSafe(guard *httpguard.Policy, h http.Handler) http.Handler {
+	return guard.Handler(httpguard.RequireJSON(h), nil)
+}
+
+// maxFormBody bounds the body of requests other than MCP messages and the
+// JSON API (which server.maxRequestBytes bounds): sign-in, consent,
+// registration and token requests are forms or small JSON documents.
+const maxFormBody = 64 << 10
+
+// newHTTPServer returns the server with the configured timeouts and body
+// limits. ReadTimeout bounds reading a request, body included; responses,
+// streams included, are bounded only per write (httpguard.Limits).
+func newHTTPServer(cfg *config.Config, h http.Handler) *http.Server {
+	hc := cfg.HTTP.WithDefaults()
+	limit := func(r *http.Request) int64 {
+		p := r.URL.Path
+		if p == "/mcp" || p == "/sse" || strings.HasPrefix(p, "/mcp/") || strings.HasPrefix(p, "/sse/") || strings.HasPrefix(p, "/api/") {
+			return cfg.MaxRequestBytes
+		}
+		return maxFormBody
+	}
+	return &http.Server{
+		Handler:           httpguard.Limits(limit, hc.WriteTimeout, h),
+		ReadTimeout:       hc.ReadTimeout,
+		ReadHeaderTimeout: hc.ReadHeaderTimeout,
+		WriteTimeout:      hc.WriteTimeout,
+		IdleTimeout:       hc.IdleTimeout,
+		MaxHeaderBytes:    hc.MaxHeaderBytes,
+	}
 }

@@ -164,7 +164,7 @@ func TestUpstreamGetsClientMetadataDocument(t *testing.T) {
 		var doc map[string]any
 		return doc, json.NewDecoder(resp.Body).Decode(&doc)
 	}
-	_, key := ta.addUser(t, "alice", store.RoleUser)
+	alice, key := ta.addUser(t, "alice", store.RoleUser)
 
 	st, body := ta.do(t, http.MethodPost, "/api/servers/gh/reinitialize", key, "")
 	var reply struct {
@@ -173,7 +173,18 @@ func TestUpstreamGetsClientMetadataDocument(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &reply); err != nil || reply.OAuthURL == "" {
 		t.Fatalf("reinitialize: %d %s, want an oauthUrl", st, body)
 	}
-	au, err := url.Parse(reply.OAuthURL)
+	// The hub hands out its authorize link; Alice's browser opening it
+	// (as the link's handler does) leads to the upstream's URL.
+	link, err := url.Parse(reply.OAuthURL)
+	if err != nil || !strings.HasPrefix(reply.OAuthURL, public+oauthStartPath+"?") {
+		t.Fatalf("oauthUrl %q is not Switchboard's authorize link", reply.OAuthURL)
+	}
+	const browserSecret = "alice's-browser-binding-secret-0123456789"
+	_, authURL, err := ta.Hub().OpenAuthorizeLink(t.Context(), alice.ID, link.Query().Get("link"), browserSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := url.Parse(authURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +192,7 @@ func TestUpstreamGetsClientMetadataDocument(t *testing.T) {
 		t.Errorf("client_id in the authorization URL = %q, want %q", got, want)
 	}
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(reply.OAuthURL)
+	resp, err := hc.Get(authURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +200,9 @@ func TestUpstreamGetsClientMetadataDocument(t *testing.T) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("upstream authorization: %s", resp.Status)
 	}
-	resp, err = hc.Get(local(resp.Header.Get("Location")))
+	cb, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, local(resp.Header.Get("Location")), nil)
+	cb.Header.Set("Cookie", "__Host-sb_oauth_binding="+browserSecret) // the browser that opened the link
+	resp, err = hc.Do(cb)
 	if err != nil {
 		t.Fatal(err)
 	}

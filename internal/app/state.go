@@ -244,8 +244,12 @@ func builtinCredential(ctx context.Context, h *hub.Hub, userID, name string) (st
 	return v, nil
 }
 
-// oauthCallbackPath is the one callback URL of upstream OAuth.
-const oauthCallbackPath = "/oauth/callback"
+// oauthCallbackPath is the one callback URL of upstream OAuth;
+// oauthStartPath serves the single-use authorize links the hub hands out.
+const (
+	oauthCallbackPath = "/oauth/callback"
+	oauthStartPath    = "/oauth/start"
+)
 
 // hubOptions gives the hub the store for users' credentials and tokens,
 // what placeholders may say about a user, and the upstream OAuth callback.
@@ -253,6 +257,7 @@ func hubOptions(st *state, as *authserver.Server, base string) *hub.Options {
 	return &hub.Options{
 		Store:            st.store,
 		OAuthRedirectURL: base + oauthCallbackPath,
+		AuthorizeLinkURL: base + oauthStartPath,
 		UserInfo: func(ctx context.Context, userID string) (*hub.User, error) {
 			u, err := st.store.UserByID(ctx, userID)
 			if errors.Is(err, store.ErrNotFound) {

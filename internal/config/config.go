@@ -16,6 +16,7 @@
 package config
 
 import (
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -37,6 +38,15 @@ const (
 
 	// DefaultMaxSessionsPerUser is server.maxSessionsPerUser's default.
 	DefaultMaxSessionsPerUser = 64
+
+	// HTTP server limits (server.readTimeout and its siblings). Request
+	// bodies are small (JSON-RPC messages, forms), so a read of one that
+	// takes longer is a slow-body attack; streams are responses and are not
+	// bounded by these.
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
 
 	// DefaultFile is the file Find looks for in the working directory.
 	DefaultFile = "switchboard.yaml"
@@ -60,6 +70,7 @@ type Config struct {
 	// X-Forwarded-For is believed, as CIDR prefixes (a bare address is its
 	// /32 or /128); empty: none, the client is the connection's peer.
 	TrustedProxies  []netip.Prefix
+	HTTP            HTTP     // server.readTimeout, readHeaderTimeout, writeTimeout, idleTimeout, maxHeaderBytes
 	Timezone        string   // tools.timezone, an IANA zone name
 	Tools           Tools    // the rest of the tools section
 	DataDir         string   // server.dataDir: state, keys; default "switchboard-data"
@@ -75,6 +86,36 @@ type Config struct {
 	// MaxSessionsPerUser is server.maxSessionsPerUser: the stateful MCP
 	// sessions one user may hold on one replica.
 	MaxSessionsPerUser int
+}
+
+// HTTP holds the limits of Switchboard's HTTP server, as the file gives
+// them; zero fields mean the defaults (see WithDefaults).
+type HTTP struct {
+	// ReadTimeout bounds reading a whole request, body included
+	// (server.readTimeout). Zero: DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// ReadHeaderTimeout bounds reading the request headers. Zero:
+	// DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// WriteTimeout bounds each write of a response (a client that stops
+	// reading); the deadline moves forward with every write, so streams
+	// (SSE) and slow tool calls are not cut. Zero: none.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long. Zero:
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request headers. Zero:
+	// DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+}
+
+// WithDefaults returns h with its zero fields set to the defaults.
+func (h HTTP) WithDefaults() HTTP {
+	h.ReadTimeout = cmp.Or(h.ReadTimeout, DefaultReadTimeout)
+	h.ReadHeaderTimeout = cmp.Or(h.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	h.IdleTimeout = cmp.Or(h.IdleTimeout, DefaultIdleTimeout)
+	h.MaxHeaderBytes = cmp.Or(h.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	return h
 }
 
 // Server returns the server called name, or nil.

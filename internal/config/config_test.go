@@ -328,6 +328,13 @@ func TestParseValues(t *testing.T) {
 			},
 		},
 		{
+			name: "http server limits",
+			in:   "server:\n  readTimeout: 2s\n  readHeaderTimeout: 1s\n  idleTimeout: 1500\n  writeTimeout: 1m\n  maxHeaderBytes: 8192\n",
+			want: func(c *Config) {
+				c.HTTP = HTTP{ReadTimeout: 2 * time.Second, ReadHeaderTimeout: time.Second, IdleTimeout: 1500 * time.Millisecond, WriteTimeout: time.Minute, MaxHeaderBytes: 8192}
+			},
+		},
+		{
 			name: "serverInstructions false and empty",
 			in:   "mcpServers:\n  a:\n    command: x\n    serverInstructions: false\n  b:\n    command: x\n    serverInstructions: \"\"\n",
 			want: func(c *Config) {},

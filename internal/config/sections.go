@@ -90,7 +90,8 @@ func (d *decoder) settings(n ast.Node) Settings {
 	return s
 }
 
-var serverSectionKeys = []string{"listen", "publicURL", "replicaURL", "allowedOrigins", "trustedProxies", "maxRequestBytes", "maxSessionsPerUser", "dataDir"}
+var serverSectionKeys = []string{"listen", "publicURL", "replicaURL", "allowedOrigins", "trustedProxies", "maxRequestBytes", "maxSessionsPerUser", "dataDir",
+	"readTimeout", "readHeaderTimeout", "writeTimeout", "idleTimeout", "maxHeaderBytes"}
 
 func (d *decoder) serverSection(c *Config, n ast.Node) {
 	fields, _ := d.mapping(n, "server")
@@ -162,6 +163,32 @@ func (d *decoder) serverSection(c *Config, n ast.Node) {
 				continue
 			}
 			c.MaxSessionsPerUser = int(n)
+		case "readTimeout":
+			if v := d.duration(v, "server.readTimeout"); v > 0 {
+				c.HTTP.ReadTimeout = v
+			}
+		case "readHeaderTimeout":
+			if v := d.duration(v, "server.readHeaderTimeout"); v > 0 {
+				c.HTTP.ReadHeaderTimeout = v
+			}
+		case "writeTimeout":
+			if v := d.duration(v, "server.writeTimeout"); v > 0 {
+				c.HTTP.WriteTimeout = v
+			}
+		case "idleTimeout":
+			if v := d.duration(v, "server.idleTimeout"); v > 0 {
+				c.HTTP.IdleTimeout = v
+			}
+		case "maxHeaderBytes":
+			b, present, ok := d.integer(v, "server.maxHeaderBytes")
+			if !present || !ok {
+				continue
+			}
+			if b < 1024 || b > 1<<20 {
+				d.errorf(d.resolve(v), "server.maxHeaderBytes must be between 1024 and 1048576, got %d", b)
+				continue
+			}
+			c.HTTP.MaxHeaderBytes = int(b)
 		default:
 			d.unknownKey(f, "server", serverSectionKeys)
 		}

@@ -160,12 +160,12 @@ type instance struct {
 	err  error         // its exit status, once done is closed
 }
 
-// serve starts `switchboard serve` with cfg on addr and waits until it
-// answers /healthz. The process is stopped when the test ends.
-func serve(t *testing.T, name, cfg, addr string) *instance {
+// serve starts `switchboard serve` with cfg on addr (and flags) and waits
+// until it answers /healthz. The process is stopped when the test ends.
+func serve(t *testing.T, name, cfg, addr string, flags ...string) *instance {
 	t.Helper()
 	in := &instance{t: t, name: name, base: "http://" + addr, log: &logBuffer{}, done: make(chan struct{})}
-	in.cmd = exec.Command(switchboardBin, "serve", "--config", cfg, "--listen", addr)
+	in.cmd = exec.Command(switchboardBin, append([]string{"serve", "--config", cfg, "--listen", addr}, flags...)...)
 	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -249,7 +249,13 @@ func (m *matrix) authorizeUpstream(t *testing.T, u *matrixUser) {
 	if json.Unmarshal(body, &reply) != nil || reply.OAuthURL == "" {
 		t.Fatalf("%s starts authorizing %s: %d %s, want an oauthUrl", u.name, m.server, resp.StatusCode, body)
 	}
-	resp, page := b.do(t, http.MethodGet, reply.OAuthURL+"&login_hint="+u.value, nil)
+	// The authorize link sends the signed-in browser on to the upstream.
+	resp, page := b.do(t, http.MethodGet, reply.OAuthURL, nil)
+	upstreamURL := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || upstreamURL == "" {
+		t.Fatalf("%s opens the authorize link: %d %s", u.name, resp.StatusCode, page)
+	}
+	resp, page = b.do(t, http.MethodGet, upstreamURL+"&login_hint="+u.value, nil)
 	cb := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(cb, m.in.base+"/oauth/callback?") {
 		t.Fatalf("%s at the upstream's authorization server: %d to %q %s", u.name, resp.StatusCode, cb, page)

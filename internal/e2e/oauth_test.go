@@ -56,11 +56,17 @@ func newPKCE() pkce {
 }
 
 // browser keeps cookies and stops at every redirect.
-type browser struct{ c *http.Client }
+// An upstream's authorization server the browser is signed in to (see
+// signInUpstream) gets the account as login_hint, which the test servers
+// take as who is signed in there.
+type browser struct {
+	c         *http.Client
+	upstreams map[string]string // host:port of an authorization server -> account
+}
 
 func newBrowser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &browser{c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, upstreams: map[string]string{}}
 }
 
 func (b *browser) do(t *testing.T, method, u string, form url.Values) (*http.Response, string) {
@@ -73,6 +79,11 @@ func (b *browser) do(t *testing.T, method, u string, form url.Values) (*http.Res
 	if err != nil {
 		t.Fatal(err)
 	}
+	if account, ok := b.upstreams[req.URL.Host]; ok && method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/authorize") {
+		q := req.URL.Query()
+		q.Set("login_hint", account)
+		req.URL.RawQuery = q.Encode()
+	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -84,6 +95,46 @@ func (b *browser) do(t *testing.T, method, u string, form url.Values) (*http.Res
 	defer resp.Body.Close()
 	page, _ := io.ReadAll(resp.Body)
 	return resp, string(page)
+}
+
+// visit opens u and follows redirects the way a browser does. When
+// Switchboard's sign-in page appears it signs in as user (for "" it stops
+// there). It returns the last response and its page.
+func (b *browser) visit(t *testing.T, u, user string) (*http.Response, string) {
+	t.Helper()
+	resp, page := b.do(t, http.MethodGet, u, nil)
+	for range 12 {
+		switch {
+		case resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther:
+			next, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, page = b.do(t, http.MethodGet, next.String(), nil)
+		case resp.StatusCode == http.StatusOK && user != "" && strings.Contains(page, `action="/login"`):
+			rid, csrf := ridRE.FindStringSubmatch(page), csrfRE.FindStringSubmatch(page)
+			if rid == nil || csrf == nil {
+				t.Fatalf("sign-in page without a form:\n%s", page)
+			}
+			login, _ := resp.Request.URL.Parse("/login")
+			resp, page = b.do(t, http.MethodPost, login.String(), url.Values{
+				"rid": {html.UnescapeString(rid[1])}, "csrf": {html.UnescapeString(csrf[1])},
+				"username": {user}, "password": {password},
+			})
+		default:
+			return resp, page
+		}
+	}
+	t.Fatalf("too many redirects from %s", u)
+	return nil, ""
+}
+
+// signInPages signs the browser in to Switchboard's own pages as user.
+func (b *browser) signInPages(t *testing.T, base, user string) {
+	t.Helper()
+	if resp, page := b.visit(t, base+"/login", user); resp.StatusCode != http.StatusOK || strings.Contains(page, `action="/login"`) {
+		t.Fatalf("signing in %s: %d %s", user, resp.StatusCode, page)
+	}
 }
 
 var (

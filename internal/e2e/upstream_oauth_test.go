@@ -34,12 +34,25 @@ func newProtectedUpstream(t *testing.T) *hubtest.OAuthServer {
 }
 
 // authorizeUpstream signs the user in to the upstream the way a browser
-// does: reinitialize at startAt returns the oauthUrl; the test
-// authorization server approves at once and redirects to Switchboard's
-// callback (the public URL), which is followed.
-func authorizeUpstream(t *testing.T, startAt *instance, key, server string) {
+// does: reinitialize at startAt returns the authorize link; the user's
+// browser opens it (signing in to Switchboard on the way when it is not
+// yet), the test authorization server approves at once and redirects to
+// Switchboard's callback, which links the account. It returns the browser.
+func authorizeUpstream(t *testing.T, startAt *instance, key, server, user string) *browser {
 	t.Helper()
-	st, body := apiDo(t, http.MethodPost, startAt.base+"/api/servers/"+server+"/reinitialize", key, "")
+	b := newBrowser()
+	link := oauthLink(t, startAt, key, server)
+	if resp, page := b.visit(t, link, user); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Connected") {
+		t.Fatalf("authorizing %s: %d %s", server, resp.StatusCode, page)
+	}
+	return b
+}
+
+// oauthLink asks Switchboard to reconnect server for the API key's user
+// and returns the authorize link it answers with.
+func oauthLink(t *testing.T, in *instance, key, server string) string {
+	t.Helper()
+	st, body := apiDo(t, http.MethodPost, in.base+"/api/servers/"+server+"/reinitialize", key, "")
 	var reply struct {
 		OAuthRequired bool   `json:"oauthRequired"`
 		OAuthURL      string `json:"oauthUrl"`
@@ -47,25 +60,7 @@ func authorizeUpstream(t *testing.T, startAt *instance, key, server string) {
 	if err := json.Unmarshal([]byte(body), &reply); err != nil || st != http.StatusOK || !reply.OAuthRequired || reply.OAuthURL == "" {
 		t.Fatalf("reinitialize: %d %s, want 200 with an oauthUrl", st, body)
 	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(reply.OAuthURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	cb := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.Contains(cb, "/oauth/callback?") {
-		t.Fatalf("authorization: %d to %q", resp.StatusCode, cb)
-	}
-	resp, err = hc.Get(cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("Switchboard's callback: %d %s", resp.StatusCode, page)
-	}
+	return reply.OAuthURL
 }
 
 // rpc sends one JSON-RPC request and returns the tools/call result text,
@@ -151,7 +146,7 @@ mcpServers:
 	a := serve(t, "switchboard A", cfgA, addrA)
 	b := serve(t, "switchboard B", cfgB, addrB)
 
-	authorizeUpstream(t, b, apiKeyA, "gh")
+	authorizeUpstream(t, b, apiKeyA, "gh", "alice")
 
 	sessions := map[*instance]string{}
 	for _, in := range []*instance{a, b} {

@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/yosida95/uritemplate/v3"
 
 	"github.com/switchboard-mcp/switchboard/internal/cluster"
+	"github.com/switchboard-mcp/switchboard/internal/httpguard"
 	"github.com/switchboard-mcp/switchboard/internal/hub"
 )
 
@@ -86,7 +85,7 @@ type Gateway struct {
 	logger    *slog.Logger
 	sdkLogger *slog.Logger
 	version   string
-	origins   map[string]bool
+	guard     *httpguard.Policy
 	caps      *sessionCap // nil: no limit
 
 	kick chan struct{} // asks the sync loop to re-sync views
@@ -134,13 +133,7 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 	if g.opts.SessionTimeout == 0 {
 		g.opts.SessionTimeout = time.Hour
 	}
-	g.origins = map[string]bool{}
-	for _, o := range g.opts.AllowedOrigins {
-		g.origins[strings.TrimRight(o, "/")] = true
-	}
-	if u, err := url.Parse(g.opts.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
-		g.origins[u.Scheme+"://"+u.Host] = true
-	}
+	g.guard = httpguard.New(&httpguard.Options{AllowedOrigins: g.opts.AllowedOrigins, PublicURL: g.opts.PublicURL})
 	if g.opts.Sessions != nil && (g.opts.ReplicaURL == "" || g.opts.SignForward == nil) {
 		panic("gateway: Options.Sessions needs ReplicaURL and SignForward")
 	}
@@ -711,38 +704,14 @@ func stateless(r *http.Request) bool {
 	return r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= "2026-07-28"
 }
 
-// checkOrigin refuses browser requests from foreign origins (DNS rebinding
-// and cross-site requests): only loopback origins, the public URL's origin
-// and configured ones are allowed. Requests without an Origin header are not
-// from a browser page and pass.
+// checkOrigin refuses browser requests from foreign origins and hosts
+// (DNS rebinding and cross-site requests), by the one policy every
+// endpoint of Switchboard applies (httpguard): only loopback origins, the
+// public URL's origin and configured ones are allowed.
 func (g *Gateway) checkOrigin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && !g.originAllowed(o) {
-			writeJSONError(w, http.StatusForbidden, "origin "+o+" is not allowed")
-			return
-		}
-		next.ServeHTTP(w, r)
+	return g.guard.Handler(next, func(w http.ResponseWriter, r *http.Request, err error) {
+		writeJSONError(w, http.StatusForbidden, err.Error())
 	})
-}
-
-func (g *Gateway) originAllowed(o string) bool {
-	o = strings.TrimRight(o, "/")
-	if g.origins[o] {
-		return true
-	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return false
-	}
-	return isLoopbackHost(u.Hostname())
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 func writeJSONError(w http.ResponseWriter, status int, msg string) {

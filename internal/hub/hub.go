@@ -95,6 +95,15 @@ type Options struct {
 	// HandleOAuthCallback (cmd mounts it at /oauth/callback). Empty:
 	// upstream OAuth is off, and servers that need it are disabled.
 	OAuthRedirectURL string
+	// AuthorizeLinkURL is where the single-use authorize links the hub
+	// hands out (in AuthorizationError, status and auth.required) are
+	// opened, served by OpenAuthorizeLink: the link binds the
+	// authorization to the signed-in user and browser that open it, and
+	// CompleteOAuthCallback then completes only a bound (or confirmed)
+	// callback. Empty: the upstream's authorization URL is handed out as
+	// is and callbacks are not bound to a browser (for embedders that
+	// complete flows themselves).
+	AuthorizeLinkURL string
 	// ClientMetadataURL is the https URL of Switchboard's OAuth Client ID
 	// Metadata Document, offered to authorization servers that accept one.
 	// Empty: pre-registered clients and dynamic registration only.

@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -210,7 +212,24 @@ func (c *Conn) oauthTransport(ctx context.Context, srv *config.Server, base http
 	if err != nil {
 		return nil, err
 	}
-	return oc.Transport(base), nil
+	rt := oc.Transport(base)
+	if c.user == "" || h.opts.AuthorizeLinkURL == "" {
+		return rt, nil
+	}
+	// The user is handed Switchboard's single-use link, not the
+	// upstream's URL: opening it binds the flow to their browser.
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(r)
+		var ar *oauthclient.AuthorizationRequiredError
+		if errors.As(err, &ar) {
+			link, lerr := h.authorizeLink(r.Context(), c.user, c.name, ar.URL)
+			if lerr != nil {
+				return nil, lerr
+			}
+			ar.URL = link
+		}
+		return resp, err
+	}), nil
 }
 
 // oauthFor returns the primary link's OAuth client, creating it once.
@@ -360,24 +379,169 @@ func (h *Hub) pendingOf(ctx context.Context, state string) (*pendingRecord, erro
 	return &r, nil
 }
 
-// HandleOAuthCallback completes an upstream authorization given the URL
+// Kinds of the store's ephemeral records of authorize links (keyed by the
+// hash of the link's token) and of the browser bindings they leave
+// (keyed by the upstream state).
+const (
+	kindAuthLink    = "hub.oauth-link"
+	kindAuthBinding = "hub.oauth-binding"
+	// authLinkTTL bounds an authorize link and its binding; the upstream
+	// state (oauthclient's pending authorization) lives as long.
+	authLinkTTL = 10 * time.Minute
+)
+
+// Refusals of OpenAuthorizeLink and CompleteOAuthCallback, for the pages
+// that answer the browser.
+var (
+	// ErrForeignAuthorization: the link or callback belongs to an
+	// authorization another Switchboard user started.
+	ErrForeignAuthorization = errors.New("this authorization was started by another Switchboard account, so it was not linked to yours")
+	// ErrConfirmLink: the callback reached a browser signed in as the
+	// user who started the authorization but not the browser that opened
+	// the link; the user has to confirm (OAuthCallback.Confirmed).
+	ErrConfirmLink = errors.New("confirm that this account is to be linked to your Switchboard account")
+	// ErrSignInToLink: the callback reached a browser that did not open
+	// the link and is not signed in.
+	ErrSignInToLink = errors.New("sign in to Switchboard to finish linking this account")
+)
+
+type authLink struct {
+	User   string `json:"user"`
+	Server string `json:"server"`
+	URL    string `json:"url"` // the upstream's authorization URL
+	State  string `json:"state"`
+}
+
+type authBinding struct {
+	User    string `json:"user"`
+	Browser string `json:"browser"` // hash of the browser's binding secret
+}
+
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte("switchboard oauth link\x00" + s))
+	return hex.EncodeToString(sum[:])
+}
+
+// authorizeLink stores a single-use link to the upstream authorization
+// URL authURL of user's connection to server, and returns it.
+func (h *Hub) authorizeLink(ctx context.Context, user, server, authURL string) (string, error) {
+	au, err := url.Parse(authURL)
+	if err != nil {
+		return "", fmt.Errorf("authorization URL: %w", err)
+	}
+	token := randomID() + randomID()
+	b, _ := json.Marshal(authLink{User: user, Server: server, URL: authURL, State: au.Query().Get("state")})
+	if err := h.opts.Store.PutEphemeral(ctx, kindAuthLink, hashSecret(token), b, h.now().Add(authLinkTTL)); err != nil {
+		return "", fmt.Errorf("save authorize link: %w", err)
+	}
+	return h.opts.AuthorizeLinkURL + "?" + url.Values{"link": {token}}.Encode(), nil
+}
+
+// OpenAuthorizeLink opens an authorize link the hub handed out, for the
+// signed-in user (never ""): only the user whose authorization it is may
+// open it, once. The authorization is then bound to browser, a secret the
+// browser keeps in a cookie and presents at the callback. It returns the
+// server and the upstream's authorization URL to send the browser to.
+func (h *Hub) OpenAuthorizeLink(ctx context.Context, user, token, browser string) (server, authURL string, err error) {
+	if h.opts.Store == nil || token == "" || len(token) > 200 {
+		return "", "", ErrUnknownState
+	}
+	key := hashSecret(token)
+	b, err := h.opts.Store.GetEphemeral(ctx, kindAuthLink, key, h.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", ErrUnknownState
+	} else if err != nil {
+		return "", "", err
+	}
+	var l authLink
+	if err := json.Unmarshal(b, &l); err != nil {
+		return "", "", fmt.Errorf("stored authorize link: %w", err)
+	}
+	if user == "" || l.User != user {
+		// Not taken: the link stays usable by its owner.
+		return l.Server, "", ErrForeignAuthorization
+	}
+	if _, err := h.opts.Store.TakeEphemeral(ctx, kindAuthLink, key, h.now()); errors.Is(err, store.ErrNotFound) {
+		return "", "", ErrUnknownState // opened at the same moment elsewhere
+	} else if err != nil {
+		return "", "", err
+	}
+	bb, _ := json.Marshal(authBinding{User: user, Browser: hashSecret(browser)})
+	if err := h.opts.Store.PutEphemeral(ctx, kindAuthBinding, l.State, bb, h.now().Add(authLinkTTL)); err != nil {
+		return "", "", fmt.Errorf("save authorization binding: %w", err)
+	}
+	return l.Server, l.URL, nil
+}
+
+// OAuthCallback is a browser's return to the upstream OAuth callback URL.
+type OAuthCallback struct {
+	URL string // as the browser requested it, with its query
+	// User is the browser's signed-in Switchboard user; "" for none.
+	User string
+	// Browser is the secret of the browser's binding cookie; "" for none.
+	Browser string
+	// Confirmed: User confirmed, on Switchboard's page, linking the
+	// account to theirs.
+	Confirmed bool
+}
+
+// boundTo reports whether the browser holding secret opened the link of
+// the authorization of state, as user.
+func (h *Hub) boundTo(ctx context.Context, state, user, secret string) bool {
+	if secret == "" {
+		return false
+	}
+	b, err := h.opts.Store.GetEphemeral(ctx, kindAuthBinding, state, h.now())
+	if err != nil {
+		return false
+	}
+	var ab authBinding
+	return json.Unmarshal(b, &ab) == nil && ab.User == user &&
+		subtle.ConstantTimeCompare([]byte(ab.Browser), []byte(hashSecret(secret))) == 1
+}
+
+// HandleOAuthCallback is CompleteOAuthCallback for a callback that user
+// (or, for "", nobody) confirmed.
+func (h *Hub) HandleOAuthCallback(ctx context.Context, user, callbackURL string) (server string, err error) {
+	return h.CompleteOAuthCallback(ctx, &OAuthCallback{URL: callbackURL, User: user, Confirmed: true})
+}
+
+// CompleteOAuthCallback completes an upstream authorization given the URL
 // the authorization server redirected the browser to (one URL for every
 // server; the state names the user and the server). Any replica sharing
-// the store can complete an authorization another one started. user is
-// the signed-in user who opened it, if known: a callback for another
-// user's authorization is refused. It returns the server's name; the
-// user's connection then connects in the background.
-func (h *Hub) HandleOAuthCallback(ctx context.Context, user, callbackURL string) (server string, err error) {
-	u, err := url.Parse(callbackURL)
+// the store can complete an authorization another one started. A callback
+// for another user's authorization is refused (ErrForeignAuthorization).
+// With authorize links (Options.AuthorizeLinkURL), the callback must come
+// from the browser that opened the link (cb.Browser), or be confirmed by
+// the signed-in user whose authorization it is: else ErrConfirmLink or
+// ErrSignInToLink, and nothing is linked. It returns the server's name;
+// the user's connection then connects in the background.
+func (h *Hub) CompleteOAuthCallback(ctx context.Context, cb *OAuthCallback) (server string, err error) {
+	u, err := url.Parse(cb.URL)
 	if err != nil {
 		return "", fmt.Errorf("callback: %w", err)
 	}
-	rec, err := h.pendingOf(ctx, u.Query().Get("state"))
+	state := u.Query().Get("state")
+	rec, err := h.pendingOf(ctx, state)
 	if err != nil {
 		return "", err
 	}
-	if rec == nil || rec.User == "" || (user != "" && rec.User != user) {
+	if rec == nil || rec.User == "" {
 		return "", ErrUnknownState
+	}
+	if cb.User != "" && rec.User != cb.User {
+		return rec.Server, ErrForeignAuthorization
+	}
+	if h.opts.AuthorizeLinkURL != "" && !h.boundTo(ctx, state, rec.User, cb.Browser) {
+		switch {
+		case cb.User == "":
+			return rec.Server, ErrSignInToLink
+		case !cb.Confirmed:
+			return rec.Server, ErrConfirmLink
+		}
+	}
+	if h.opts.AuthorizeLinkURL != "" {
+		h.opts.Store.TakeEphemeral(ctx, kindAuthBinding, state, h.now())
 	}
 	t, err := h.Conn(rec.Server)
 	if err != nil || !t.template() {
@@ -400,7 +564,7 @@ func (h *Hub) HandleOAuthCallback(ctx context.Context, user, callbackURL string)
 	c.authState = AuthAuthorizing
 	c.mu.Unlock()
 	c.changed()
-	err = oc.HandleCallback(ctx, callbackURL)
+	err = oc.HandleCallback(ctx, cb.URL)
 	c.mu.Lock()
 	done := c.authDone
 	if errors.Is(err, oauthclient.ErrStateMismatch) {

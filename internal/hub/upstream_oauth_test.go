@@ -389,8 +389,8 @@ func TestUpstreamOAuthCallbackAtAnotherReplica(t *testing.T) {
 	}
 	resp.Body.Close()
 	callback := resp.Header.Get("Location")
-	if _, err := h2.HandleOAuthCallback(ctx, "erin", callback); !errors.Is(err, hub.ErrUnknownState) {
-		t.Errorf("another user completing dave's authorization at replica two: %v, want ErrUnknownState", err)
+	if _, err := h2.HandleOAuthCallback(ctx, "erin", callback); !errors.Is(err, hub.ErrForeignAuthorization) {
+		t.Errorf("another user completing dave's authorization at replica two: %v, want ErrForeignAuthorization", err)
 	}
 	if server, err := h2.HandleOAuthCallback(ctx, "", callback); err != nil || server != "gh" {
 		t.Fatalf("callback at replica two: %q, %v", server, err)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io"
 	"net/http"
 	"time"
@@ -23,7 +22,8 @@ type Hub interface {
 	StatusesFor(ctx context.Context, user string) []hub.Status
 	SetCredentials(ctx context.Context, user, server string, values map[string]string) error
 	DeleteCredentials(ctx context.Context, user, server string) error
-	HandleOAuthCallback(ctx context.Context, user, callbackURL string) (server string, err error)
+	OpenAuthorizeLink(ctx context.Context, user, token, browser string) (server, authURL string, err error)
+	CompleteOAuthCallback(ctx context.Context, cb *hub.OAuthCallback) (server string, err error)
 }
 
 // Options configure an API. The zero value is valid.
@@ -42,6 +42,23 @@ type Options struct {
 	// connection) and says how many connections it reconnected and how
 	// many failed to. Nil: ?all=1 is refused.
 	ReinitializeAll func(ctx context.Context, server string) (reconnected, failed int, err error)
+	// Browser returns the signed-in user of a browser request, by its
+	// session cookie, for the upstream OAuth pages. Nil: no browser is
+	// ever signed in.
+	Browser func(r *http.Request) (BrowserUser, bool)
+	// LoginPath is where a browser signs in, coming back to ?next=.
+	// Empty: "/login".
+	LoginPath string
+	// SecureCookies marks the binding cookie of upstream OAuth Secure, with
+	// the __Host- prefix (Switchboard is served over https).
+	SecureCookies bool
+}
+
+// BrowserUser is a signed-in browser, as the upstream OAuth pages need it.
+type BrowserUser struct {
+	ID, Name string
+	// CSRF is the session's token that the confirmation form carries.
+	CSRF string
 }
 
 // API serves /api/.
@@ -258,38 +275,6 @@ func (a *API) writeHubError(w http.ResponseWriter, err error, st *hub.Status) {
 	}
 	writeJSON(w, status, reply)
 }
-
-// OAuthCallback serves the one callback URL of upstream OAuth
-// (GET /oauth/callback): the state routes it to the user's connection that
-// asked. It answers with a page for the browser.
-func (a *API) OAuthCallback() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", http.MethodGet)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		cb := *r.URL
-		server, err := a.hub.HandleOAuthCallback(r.Context(), a.user(r), cb.String())
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		status, title, msg := http.StatusOK, "Connected", "Switchboard can now use "+server+" for you. You can close this window."
-		switch {
-		case errors.Is(err, hub.ErrUnknownState):
-			status, title, msg = http.StatusBadRequest, "Link expired", err.Error()
-		case err != nil:
-			status, title, msg = http.StatusBadGateway, "Authorization failed", "Signing in to "+server+" did not complete. Try again from the server's status."
-		}
-		w.WriteHeader(status)
-		callbackPage.Execute(w, map[string]string{"Title": title, "Message": msg})
-	})
-}
-
-var callbackPage = template.Must(template.New("cb").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · Switchboard</title></head>
-<body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
-`))
 
 func quote(s string) string {
 	b, _ := json.Marshal(s)
