@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -192,4 +194,28 @@ func TestHTTPToolPathArguments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCheckPathArgument checks that a value accepted for a path segment
+// stays one segment below its parent however many times a server decodes
+// the path.
+func FuzzCheckPathArgument(f *testing.F) {
+	for _, s := range []string{"42", "..", "%2e%2e", "a%252Fb", `a\b`, "..;", "%", "%%32%65"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if checkPathArgument("item", v) != nil {
+			return
+		}
+		p := "/api/items/" + url.PathEscape(v) + "/details"
+		for range 6 {
+			if d, err := url.PathUnescape(p); err == nil {
+				p = d
+			}
+			clean := path.Clean(strings.ReplaceAll(p, `\`, "/"))
+			if !strings.HasPrefix(clean, "/api/items/") || strings.Count(clean, "/") != 4 {
+				t.Fatalf("accepted %q, and a server decoding the path may see %q", v, clean)
+			}
+		}
+	})
 }
