@@ -913,6 +913,10 @@ func (m *matrix) ownConnections(t *testing.T) {
 	aliceBefore, _ := m.status(t, alice)
 	cs := m.connect(t, alice, "2025-11-25")
 	callBefore := m.callWhoami(t.Context(), cs, 30*time.Second)
+	// Both connections must be up for the change to be seen.
+	m.checkOwnValue(t, alice, "before bob clears his credentials", callBefore)
+	bobCS := m.connect(t, bob, "2025-11-25")
+	m.checkOwnValue(t, bob, "before he clears his credentials", m.callWhoami(t.Context(), bobCS, 30*time.Second))
 
 	if st, body := apiDo(t, http.MethodDelete, m.in.base+"/api/servers/"+m.server+"/credentials", bob.key, ""); st != http.StatusOK {
 		t.Fatalf("bob clears his credentials of %s: %d %s", m.server, st, body)
