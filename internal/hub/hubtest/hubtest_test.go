@@ -189,7 +189,13 @@ func TestHTTPServerRestart(t *testing.T) {
 			if used := s.SessionsUsed(time.Now()); len(used) != 0 {
 				t.Errorf("sessions used from now: %v", used)
 			}
+			// The client opens its GET stream in the background after
+			// initialize.
 			served, refused := s.GETStreams()
+			for deadline := time.Now().Add(10 * time.Second); served+refused == 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+				served, refused = s.GETStreams()
+			}
 			if noGET && (served != 0 || refused == 0) || !noGET && served == 0 {
 				t.Errorf("GET streams served %d, refused %d", served, refused)
 			}
