@@ -106,6 +106,8 @@ type matrix struct {
 	oauthUp          *hubtest.OAuthServer
 
 	tr *http.Transport // of the MCP and API clients
+
+	workedBeforeOutage bool // c found every user's calls working before it took the server down
 }
 
 // myVar is the customUserVar of the per-user stdio and HTTP servers.
@@ -339,11 +341,7 @@ func (m *matrix) connect(t *testing.T, u *matrixUser, protocol string) *mcp.Clie
 	if err != nil {
 		t.Fatalf("%s opens a %s session at /mcp: %v", u.name, protocol, err)
 	}
-	t.Cleanup(func() {
-		t0 := time.Now()
-		err := cs.Close()
-		t.Logf("TIMING close %s %s: %v %v", u.name, protocol, time.Since(t0), err)
-	})
+	t.Cleanup(func() { cs.Close() })
 	return cs
 }
 
@@ -787,6 +785,15 @@ func (m *matrix) bringUp(t *testing.T) {
 // c: while the server is down its tool stays listed, and a call returns an
 // isError result naming the server (not a JSON-RPC error, not a hang).
 func (m *matrix) callWhileDown(t *testing.T, sessions []*mcp.ClientSession) {
+	// What is taken down must have worked: a restart scenario that never
+	// had a working connection to kill proves nothing.
+	m.workedBeforeOutage = true
+	for i, u := range m.users {
+		if o := m.callWhoami(t.Context(), sessions[i], 30*time.Second); o.err != nil || o.isError {
+			m.workedBeforeOutage = false
+			t.Errorf("before %s is taken down, %s's call already fails: %s", m.server, u.name, o)
+		}
+	}
 	m.takeDown(t)
 	m.eachUser(t, func(t *testing.T, u *matrixUser) {
 		cs := sessions[slices.Index(m.users[:], u)]
@@ -845,6 +852,9 @@ func (m *matrix) recovers(t *testing.T, sessions []*mcp.ClientSession) {
 	}
 	m.bringUp(t)
 	m.waitRecovered(t, sessions, time.Now(), "after a restart")
+	if !m.workedBeforeOutage {
+		t.Errorf("the calls did not work before %s was killed (see c), so this run shows no recovery of a killed connection", m.server)
+	}
 	if !m.stdio {
 		if served, _ := m.upstream.GETStreams(); served == 0 {
 			t.Logf("note: Switchboard never opened a GET stream to %s's first life", m.server)
@@ -909,6 +919,10 @@ func (m *matrix) ownConnections(t *testing.T) {
 	aliceBefore, _ := m.status(t, alice)
 	cs := m.connect(t, alice, "2025-11-25")
 	callBefore := m.callWhoami(t.Context(), cs, 30*time.Second)
+	// Both connections must be up for the change to be seen.
+	m.checkOwnValue(t, alice, "before bob clears his credentials", callBefore)
+	bobCS := m.connect(t, bob, "2025-11-25")
+	m.checkOwnValue(t, bob, "before he clears his credentials", m.callWhoami(t.Context(), bobCS, 30*time.Second))
 
 	if st, body := apiDo(t, http.MethodDelete, m.in.base+"/api/servers/"+m.server+"/credentials", bob.key, ""); st != http.StatusOK {
 		t.Fatalf("bob clears his credentials of %s: %d %s", m.server, st, body)

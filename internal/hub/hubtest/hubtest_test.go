@@ -150,7 +150,7 @@ func post(t *testing.T, endpoint, sid, msg string) int {
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 	req.Header.Set("Mcp-Session-Id", sid)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noReuse.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,16 +189,19 @@ func TestHTTPServerRestart(t *testing.T) {
 			if used := s.SessionsUsed(time.Now()); len(used) != 0 {
 				t.Errorf("sessions used from now: %v", used)
 			}
+			// The client opens its GET stream in the background after
+			// initialize.
 			served, refused := s.GETStreams()
+			for deadline := time.Now().Add(10 * time.Second); served+refused == 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+				served, refused = s.GETStreams()
+			}
 			if noGET && (served != 0 || refused == 0) || !noGET && served == 0 {
 				t.Errorf("GET streams served %d, refused %d", served, refused)
 			}
 			if err := s.Restart(); err != nil {
 				t.Fatal(err)
 			}
-			// Pooled connections of the first life are closed; a request
-			// sent on one at once would race with the client noticing.
-			http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 			if st := post(t, s.URL, sid, listMsg); st != http.StatusNotFound {
 				t.Errorf("the old session id after a restart: %d, want 404", st)
 			}
@@ -224,8 +227,13 @@ type headerTransport struct{ name, value string }
 func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set(h.name, h.value)
-	return http.DefaultTransport.RoundTrip(r)
+	return noReuse.RoundTrip(r)
 }
+
+// noReuse opens a connection per request: a restart closes the pooled
+// connections of the server's previous life, and a request sent on one in
+// the moment before the client notices fails (as it would for any client).
+var noReuse = &http.Transport{DisableKeepAlives: true}
 
 func TestOAuthServer(t *testing.T) {
 	for _, preregistered := range []bool{false, true} {
@@ -291,7 +299,7 @@ func TestOAuthServer(t *testing.T) {
 					req.Body = io.NopCloser(strings.NewReader(form.Encode()))
 					req.ContentLength = int64(len(form.Encode()))
 				}
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := noReuse.RoundTrip(req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -334,7 +342,6 @@ func TestOAuthServer(t *testing.T) {
 			if err := u.Restart(); err != nil {
 				t.Fatal(err)
 			}
-			http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 			cs = connect(t, &mcp.StreamableClientTransport{Endpoint: u.URL, HTTPClient: hc}, "2025-11-25")
 			if got := whoami(t, cs); got != "alice" {
 				t.Errorf("whoami after a restart = %q", got)
