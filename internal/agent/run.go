@@ -321,9 +321,9 @@ func (r *Run) runTool(c *call) {
 	default:
 		server, tool = c.entry.info.Server, c.entry.info.Name
 		ctx, cancel := context.WithTimeout(r.ctx, r.h.opts.ToolTimeout)
-		ctx = hub.WithDownstream(ctx, &downstream{r: r, server: server})
+		caller := hub.Caller{User: r.User, Downstream: &downstream{r: r, server: server}, Lang: lang}
 		args, _ := json.Marshal(c.args)
-		c.res, c.err = r.h.opts.Tools.Call(ctx, r.User, server, tool, args)
+		c.res, c.err = r.h.opts.Tools.Call(ctx, caller, server, tool, args)
 		if c.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && r.ctx.Err() == nil {
 			c.err = fmt.Errorf("%w after %s", errToolTimeout, r.h.opts.ToolTimeout)
 		}
@@ -487,16 +487,11 @@ type downstream struct {
 	server string
 }
 
-var (
-	_ hub.Downstream  = (*downstream)(nil)
-	_ hub.URLElicitor = (*downstream)(nil)
-)
+var _ hub.Downstream = (*downstream)(nil)
 
-// CanElicitURL tells the hub that a run can show the user a link: when an
-// upstream server needs the user's authorization, the hub asks through
-// Elicit, the run emits auth.required, and the hub waits (bounded by the
-// tool timeout) for the authorization to complete before calling again.
-func (d *downstream) CanElicitURL() bool { return true }
+func (d *downstream) ElicitationComplete(context.Context, *mcp.ElicitationCompleteParams) error {
+	return nil
+}
 
 func (d *downstream) CreateMessage(ctx context.Context, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error) {
 	return nil, errors.New("sampling is not available in agent runs")

@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/agent"
+	"github.com/switchboard-mcp/switchboard/internal/hub"
 	"github.com/switchboard-mcp/switchboard/internal/llm"
 	"github.com/switchboard-mcp/switchboard/internal/llm/llmtest"
 )
@@ -38,7 +39,7 @@ func (catalog) Tools(_ context.Context, _ string, servers []string) ([]agent.Too
 	return out, nil
 }
 
-func (catalog) Call(context.Context, string, string, string, json.RawMessage) (*mcp.CallToolResult, error) {
+func (catalog) Call(context.Context, hub.Caller, string, string, json.RawMessage) (*mcp.CallToolResult, error) {
 	return &mcp.CallToolResult{}, nil
 }
 

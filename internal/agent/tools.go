@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -31,20 +33,18 @@ type ServerInfo struct {
 	Instructions string `json:"-"`
 }
 
-// ToolCaller lists and calls tools on behalf of a user. Calls carry the
-// run's hub.Downstream in their context (hub.WithDownstream), so that
-// sampling, elicitation and progress of a call reach that run only.
+// ToolCaller lists and calls tools on behalf of a user. A call's caller
+// carries the run's hub.Downstream, so that sampling, elicitation and
+// progress of a call reach that run only.
 type ToolCaller interface {
 	Servers(ctx context.Context, user string) ([]ServerInfo, error)
 	Tools(ctx context.Context, user string, servers []string) ([]ToolInfo, error)
-	Call(ctx context.Context, user, server, tool string, args json.RawMessage) (*mcp.CallToolResult, error)
+	Call(ctx context.Context, caller hub.Caller, server, tool string, args json.RawMessage) (*mcp.CallToolResult, error)
 }
 
-// HubTools is a ToolCaller over a hub.
-//
-// The hub has one connection per server today, shared by every user;
-// Visible restricts which servers a user sees. When the hub gains per-user
-// connections, user selects the connection here and nowhere else.
+// HubTools is a ToolCaller over a hub: each user's tools come from the
+// user's own bindings of per-user servers and from the shared bindings of
+// the others.
 type HubTools struct {
 	h *hub.Hub
 	// Visible reports whether user may use server. Nil: every server.
@@ -60,55 +60,48 @@ func (t *HubTools) visible(user, server string) bool {
 	return t.Visible == nil || t.Visible(user, server)
 }
 
-// Servers lists the servers user may use, the built-in one first.
+// Servers lists the servers user may use, the built-in one first, with
+// their serverInstructions as user's bindings have them. A per-user
+// server is listed only for a signed-in user.
 func (t *HubTools) Servers(ctx context.Context, user string) ([]ServerInfo, error) {
 	var out []ServerInfo
 	for _, c := range t.h.Conns() {
-		if !t.visible(user, c.Name()) {
+		if !t.visible(user, c.Name()) || (c.UserScoped() && user == "") {
 			continue
 		}
-		si := ServerInfo{Name: c.Name(), ChatMenu: true}
-		cat := c.Catalog()
-		own := ""
-		if cat != nil && cat.Init != nil {
-			own = cat.Init.Instructions
-		}
+		si := ServerInfo{Name: c.Name(), ChatMenu: true, Instructions: c.Instructions(user)}
 		if cfg := c.Config(); cfg != nil {
 			si.Title = cfg.Title
 			si.ChatMenu = cfg.ChatMenu
-			if cfg.ServerInstructions.Enabled {
-				si.Instructions = cfg.ServerInstructions.Text
-				if si.Instructions == "" {
-					si.Instructions = own
-				}
-			}
-		} else {
-			// The built-in server's instructions are Switchboard's own.
-			si.Instructions = own
 		}
 		out = append(out, si)
 	}
 	return out, nil
 }
 
-// Tools lists the tools of servers, connecting to a server that has not
-// connected yet. A server that cannot be reached contributes no tools.
+// Tools lists the tools of servers from user's bindings, connecting a
+// binding that has not connected yet. A binding that is down contributes
+// the tools it last listed (a call then says the server is unavailable);
+// one that never connected contributes none.
 func (t *HubTools) Tools(ctx context.Context, user string, servers []string) ([]ToolInfo, error) {
 	var out []ToolInfo
 	for _, name := range servers {
 		if !t.visible(user, name) {
 			continue
 		}
-		c, err := t.h.Conn(name)
-		if err != nil {
+		if _, err := t.h.Conn(name); err != nil {
 			return nil, err
 		}
-		cat := c.Catalog()
+		b, err := t.h.Binding(name, user)
+		if err != nil {
+			continue // a per-user server and no user
+		}
+		cat := b.Catalog()
 		if cat == nil {
-			if _, err := c.Session(ctx); err != nil {
+			if _, err := b.Session(ctx); err != nil {
 				continue
 			}
-			cat = c.Catalog()
+			cat = b.Catalog()
 		}
 		if cat == nil {
 			continue
@@ -120,20 +113,29 @@ func (t *HubTools) Tools(ctx context.Context, user string, servers []string) ([]
 	return out, nil
 }
 
-// Call calls a tool as user.
-func (t *HubTools) Call(ctx context.Context, user, server, tool string, args json.RawMessage) (*mcp.CallToolResult, error) {
-	if !t.visible(user, server) {
+// Call calls a tool as caller.User. When the user must first authorize
+// the upstream server, the run is told (through its Downstream, as a
+// URL-mode elicitation it shows as auth.required), and the call waits,
+// bounded by ctx, for the authorization before it is made again.
+func (t *HubTools) Call(ctx context.Context, caller hub.Caller, server, tool string, args json.RawMessage) (*mcp.CallToolResult, error) {
+	if !t.visible(caller.User, server) {
 		return nil, fmt.Errorf("%w %q", hub.ErrUnknown, server)
 	}
 	c, err := t.h.Conn(server)
 	if err != nil {
 		return nil, err
 	}
-	// The tools act for the user: built-in tools learn who calls (their
-	// calendar, their tokens) from the hub.
-	return c.CallTool(hub.WithUser(ctx, user), &mcp.CallToolParams{Name: tool, Arguments: args})
+	p := &mcp.CallToolParams{Name: tool, Arguments: args}
+	res, err := c.CallTool(ctx, caller, p)
+	var ae *hub.AuthorizationError
+	if errors.As(err, &ae) && caller.Downstream != nil {
+		er, eerr := caller.Downstream.Elicit(ctx, &mcp.ElicitParams{Mode: "url", Message: hub.Message(ae, caller.Lang), URL: ae.URL, ElicitationID: rand.Text()})
+		if eerr == nil && er != nil && er.Action == "accept" && c.WaitAuthorized(ctx, caller) == nil {
+			return c.CallTool(ctx, caller, p)
+		}
+	}
+	return res, err
 }
-
 func schemaMap(s any) map[string]any {
 	switch v := s.(type) {
 	case nil:

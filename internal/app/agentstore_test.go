@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/agent"
+	"github.com/switchboard-mcp/switchboard/internal/hub"
 	"github.com/switchboard-mcp/switchboard/internal/llm"
 	"github.com/switchboard-mcp/switchboard/internal/store/sqlite"
 	"github.com/switchboard-mcp/switchboard/internal/store/storetest"
@@ -318,6 +319,6 @@ func (noTools) Servers(context.Context, string) ([]agent.ServerInfo, error) { re
 func (noTools) Tools(context.Context, string, []string) ([]agent.ToolInfo, error) {
 	return nil, nil
 }
-func (noTools) Call(context.Context, string, string, string, json.RawMessage) (*mcp.CallToolResult, error) {
+func (noTools) Call(context.Context, hub.Caller, string, string, json.RawMessage) (*mcp.CallToolResult, error) {
 	return nil, errors.New("no tools")
 }

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/switchboard-mcp/switchboard/internal/agent"
 	"github.com/switchboard-mcp/switchboard/internal/authserver"
@@ -120,31 +120,6 @@ func newApp(cfg *config.Config, logger *slog.Logger, o *Options, toolOpts *tools
 		ho = *hubOpts
 	}
 	ho.Logger, ho.Builtin, ho.LookupEnv, ho.Version = logger, builtin, o.LookupEnv, o.Version
-	ho.OnChange = func(s string) {
-		if a.gw != nil {
-			a.gw.Changed(s)
-		}
-	}
-	ho.OnResourceUpdated = func(s string, p *mcp.ResourceUpdatedNotificationParams) {
-		if a.gw != nil {
-			a.gw.ResourceUpdated(s, p)
-		}
-	}
-	ho.OnUserResourceUpdated = func(u, s string, p *mcp.ResourceUpdatedNotificationParams) {
-		if a.gw != nil {
-			a.gw.UserResourceUpdated(u, s, p)
-		}
-	}
-	ho.OnUserLog = func(u, s string, p *mcp.LoggingMessageParams) {
-		if a.gw != nil {
-			a.gw.UserLog(u, s, p)
-		}
-	}
-	ho.OnLog = func(s string, p *mcp.LoggingMessageParams) {
-		if a.gw != nil {
-			a.gw.Log(s, p)
-		}
-	}
 	a.hub = hub.New(cfg, &ho)
 	g := gateway.Options{}
 	if gwOpts != nil {
@@ -222,8 +197,15 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	ho := hubOptions(st, as, base)
 	ho.BuiltinVariables = builtinVariables(cfg)
 	a := newApp(cfg, logger, o, topts, sessionOptions(&gateway.Options{
-		UserOf: userOf,
-		Access: pol.request,
+		Verify:              as.VerifyToken,
+		ResourceMetadataURL: as.ResourceMetadataURL,
+		Scope:               as.Scope(),
+		Access: func(r *http.Request, ti *auth.TokenInfo) (string, func(string) bool) {
+			if p, ok := authserver.PrincipalOf(ti); ok {
+				r = r.WithContext(authserver.WithPrincipal(r.Context(), p))
+			}
+			return pol.request(r)
+		},
 	}, cfg, st, sh), ho)
 	hubRef = a.hub
 	pol.hub = a.hub
@@ -231,7 +213,7 @@ func newServe(ctx context.Context, cfg *config.Config, o *Options) (_ *App, err 
 	a.st, a.sh, a.as = st, sh, as
 	mux := http.NewServeMux()
 	guard := browserPolicy(cfg)
-	gw := a.gw.AcceptForwarded(as.Protect(a.gw.Handler()))
+	gw := a.gw.AcceptForwarded(a.gw.Handler())
 	for _, p := range []string{"/mcp", "/mcp/", "/sse", "/sse/"} {
 		mux.Handle(p, gw)
 	}
@@ -348,7 +330,7 @@ func (a *App) connectUser(ctx context.Context, p Principal) {
 		}
 		// A server that cannot connect says why in its status and in the
 		// result of a call; here it is only not waited for.
-		wg.Go(func() { uc.Session(hub.WithUser(ctx, p.UserID)) })
+		wg.Go(func() { uc.Session(ctx) })
 	}
 	wg.Wait()
 }

@@ -111,7 +111,7 @@ func (a *App) Call(ctx context.Context, w io.Writer, server, tool string, argume
 	if err != nil {
 		return err
 	}
-	res, err := c.CallTool(hub.WithDownstream(ctx, cliDownstream{}), &mcp.CallToolParams{Name: tool, Arguments: arguments})
+	res, err := c.CallTool(ctx, hub.Caller{Downstream: cliDownstream{}}, &mcp.CallToolParams{Name: tool, Arguments: arguments})
 	if err != nil {
 		return err
 	}
@@ -169,6 +169,9 @@ func (cliDownstream) ListRoots(context.Context, *mcp.ListRootsParams) (*mcp.List
 }
 func (cliDownstream) Log(context.Context, *mcp.LoggingMessageParams) error { return nil }
 func (cliDownstream) Progress(context.Context, *mcp.ProgressNotificationParams) error {
+	return nil
+}
+func (cliDownstream) ElicitationComplete(context.Context, *mcp.ElicitationCompleteParams) error {
 	return nil
 }
 

@@ -27,7 +27,7 @@ func reinitializeAll(ctx context.Context, h *hub.Hub, users userLister, server s
 		return 0, 0, err
 	}
 	if !c.UserScoped() {
-		if err := c.Reinitialize(ctx); err != nil {
+		if err := c.Reinitialize(ctx, hub.Caller{}); err != nil {
 			return 0, 1, nil
 		}
 		return 1, 0, nil
@@ -44,7 +44,7 @@ func reinitializeAll(ctx context.Context, h *hub.Hub, users userLister, server s
 		if st := uc.Status(); st.State == hub.StateDisconnected && st.LastError == "" {
 			continue
 		}
-		err = uc.Reinitialize(hub.WithUser(ctx, u.ID))
+		err = uc.Reinitialize(ctx, hub.Caller{User: u.ID})
 		var ae *hub.AuthorizationError
 		switch {
 		case err == nil, errors.As(err, &ae):

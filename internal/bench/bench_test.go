@@ -327,11 +327,6 @@ func startInProcessGateway(tb testing.TB, cfg *config.Config, builtin *mcp.Serve
 	var gw *gateway.Gateway
 	h := hub.New(cfg, &hub.Options{
 		Builtin: builtin,
-		OnChange: func(s string) {
-			if gw != nil {
-				gw.Changed(s)
-			}
-		},
 	})
 	gw = gateway.New(h, nil)
 	h.Start()

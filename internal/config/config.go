@@ -136,6 +136,20 @@ type Settings struct {
 	// AllowedAddresses lists private addresses (IP, CIDR or host:port) that
 	// remote servers may use although they would otherwise be refused.
 	AllowedAddresses []string
+	// Breaker is mcpSettings.breaker, Switchboard's own: the circuit
+	// breaker of every binding (shared and per user).
+	Breaker Breaker
+}
+
+// Breaker configures the circuit breaker that stops a binding from
+// reconnecting to a failing server without pause.
+type Breaker struct {
+	// Threshold is the number of failed connects in a row that opens the
+	// circuit; 0: the hub's default (5).
+	Threshold int
+	// Cooldown is how long an open circuit refuses requests before one
+	// half-open attempt is let through; 0: the hub's default (5 s).
+	Cooldown time.Duration
 }
 
 //go:embed default.yaml

@@ -340,6 +340,16 @@ func TestParseValues(t *testing.T) {
 			want: func(c *Config) {},
 		},
 		{
+			name: "breaker settings",
+			in:   "mcpSettings:\n  breaker:\n    threshold: 3\n    cooldown: 2500\nmcpServers:\n  a:\n    command: x\n",
+			want: func(c *Config) { c.Settings.Breaker = Breaker{Threshold: 3, Cooldown: 2500 * time.Millisecond} },
+		},
+		{
+			name: "breaker cooldown as a duration",
+			in:   "mcpSettings:\n  breaker:\n    cooldown: 10s\nmcpServers:\n  a:\n    command: x\n",
+			want: func(c *Config) { c.Settings.Breaker = Breaker{Cooldown: 10 * time.Second} },
+		},
+		{
 			name: "zero timeouts mean the defaults",
 			in:   "mcpServers:\n  a:\n    command: x\n    timeout: 0\n    initTimeout: 0\n    sseReadTimeout: 0\n",
 			want: func(c *Config) {},
@@ -597,6 +607,13 @@ func TestParseErrors(t *testing.T) {
 			in:   "mcpServers:\n  a:\n    command: x\n    timeout: 99999999999999999999\n    initTimeout: 9999999999999999\n",
 			want: "t.yaml:4:14: timeout is too large\n" +
 				"t.yaml:5:18: initTimeout is too large",
+		},
+		{
+			name: "breaker out of range and misspelt",
+			in:   "mcpSettings:\n  breaker:\n    threshold: 0\n    cooldown: 50\n    cooldwn: 5\n",
+			want: "t.yaml:3:16: mcpSettings.breaker.threshold must be between 1 and 1000 failures, got 0\n" +
+				"t.yaml:4:15: mcpSettings.breaker.cooldown must be between 100ms and 1h, got 50ms\n" +
+				"t.yaml:5:5: unknown key \"cooldwn\" in mcpSettings.breaker; did you mean \"cooldown\"?",
 		},
 		{
 			name: "multiple documents",

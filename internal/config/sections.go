@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -72,7 +73,37 @@ func (d *decoder) decode(data []byte) *Config {
 	return c
 }
 
-var settingsKeys = []string{"allowedDomains", "allowedAddresses"}
+var settingsKeys = []string{"allowedDomains", "allowedAddresses", "breaker"}
+
+var breakerKeys = []string{"threshold", "cooldown"}
+
+// breaker reads mcpSettings.breaker: {threshold: failures, cooldown: ms or
+// a duration such as "5s"}.
+func (d *decoder) breaker(n ast.Node) Breaker {
+	var b Breaker
+	fields, _ := d.mapping(n, "mcpSettings.breaker")
+	for _, f := range fields {
+		switch f.key {
+		case "threshold":
+			v, present, ok := d.integer(f.value, "mcpSettings.breaker.threshold")
+			if present && ok && (v < 1 || v > 1000) {
+				d.errorf(d.resolve(f.value), "mcpSettings.breaker.threshold must be between 1 and 1000 failures, got %d", v)
+				continue
+			}
+			b.Threshold = int(v)
+		case "cooldown":
+			v := d.duration(f.value, "mcpSettings.breaker.cooldown")
+			if v != 0 && (v < 100*time.Millisecond || v > time.Hour) {
+				d.errorf(d.resolve(f.value), "mcpSettings.breaker.cooldown must be between 100ms and 1h, got %s", v)
+				continue
+			}
+			b.Cooldown = v
+		default:
+			d.unknownKey(f, "mcpSettings.breaker", breakerKeys)
+		}
+	}
+	return b
+}
 
 func (d *decoder) settings(n ast.Node) Settings {
 	var s Settings
@@ -83,6 +114,8 @@ func (d *decoder) settings(n ast.Node) Settings {
 			s.AllowedDomains, _ = d.strList(f.value, "mcpSettings.allowedDomains", false)
 		case "allowedAddresses":
 			s.AllowedAddresses, _ = d.strList(f.value, "mcpSettings.allowedAddresses", false)
+		case "breaker":
+			s.Breaker = d.breaker(f.value)
 		default:
 			d.unknownKey(f, "mcpSettings", settingsKeys)
 		}

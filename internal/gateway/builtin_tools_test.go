@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -22,9 +23,18 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/tools"
 )
 
-// userHeader names the caller in these tests; it stands in for the
-// authorization server, which hands the gateway the signed-in user.
-const userHeader = "X-Test-User"
+// testVerify stands in for the authorization server's verification:
+// "Authorization: Bearer NAME" is user NAME, and "Bearer -" a valid token
+// that names no user (as a token of the app itself would).
+func testVerify(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
+	if token == "" {
+		return nil, auth.ErrInvalidToken
+	}
+	if token == "-" {
+		token = ""
+	}
+	return &auth.TokenInfo{UserID: token, Expiration: time.Now().Add(time.Hour)}, nil
+}
 
 // builtinConfig is a switchboard.yaml with every built-in tool configured:
 // NAVER search and NAVER Calendar against the NAVER fake, web_read allowed
@@ -157,13 +167,10 @@ func newBuiltinEnv(t *testing.T) *builtinEnv {
 	// starts, so the callbacks never see it nil.
 	var gw *gateway.Gateway
 	h := hub.New(cfg, &hub.Options{
-		Builtin:           tools.NewServer(topts),
-		LookupEnv:         lookupEnv,
-		OnChange:          func(s string) { gw.Changed(s) },
-		OnResourceUpdated: func(s string, p *mcp.ResourceUpdatedNotificationParams) { gw.ResourceUpdated(s, p) },
-		OnLog:             func(s string, p *mcp.LoggingMessageParams) { gw.Log(s, p) },
+		Builtin:   tools.NewServer(topts),
+		LookupEnv: lookupEnv,
 	})
-	gw = gateway.New(h, &gateway.Options{UserOf: func(r *http.Request) string { return r.Header.Get(userHeader) }})
+	gw = gateway.New(h, &gateway.Options{Verify: testVerify})
 	t.Cleanup(func() {
 		h.Close()
 		gw.Close()
@@ -191,10 +198,8 @@ type asUser struct {
 }
 
 func (a *asUser) RoundTrip(r *http.Request) (*http.Response, error) {
-	if a.user != "" {
-		r = r.Clone(r.Context())
-		r.Header.Set(userHeader, a.user)
-	}
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+cmpOr(a.user, "-"))
 	return a.base.RoundTrip(r)
 }
 
@@ -462,4 +467,11 @@ func mustOK(t *testing.T, res *mcp.CallToolResult) *mcp.CallToolResult {
 		t.Fatalf("tool error: %s", resultText(res))
 	}
 	return res
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 
+	"golang.org/x/text/language"
+
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/switchboard-mcp/switchboard/internal/hub"
@@ -19,14 +21,10 @@ type downstream struct {
 	ss  *mcp.ServerSession
 }
 
-var (
-	_ hub.Downstream       = (*downstream)(nil)
-	_ hub.InputPassthrough = (*downstream)(nil)
-	_ hub.URLElicitor      = (*downstream)(nil)
-)
+var _ hub.Downstream = (*downstream)(nil)
 
-// CanElicitURL reports whether the client declared URL-mode elicitation.
-func (d *downstream) CanElicitURL() bool {
+// canElicitURL reports whether the client declared URL-mode elicitation.
+func (d *downstream) canElicitURL() bool {
 	p := d.ss.InitializeParams()
 	return p != nil && p.Capabilities != nil && p.Capabilities.Elicitation != nil && p.Capabilities.Elicitation.URL != nil
 }
@@ -57,22 +55,36 @@ func (d *downstream) ElicitationComplete(ctx context.Context, p *mcp.Elicitation
 	return d.ss.NotifyElicitationComplete(ctx, p)
 }
 
-// PassInputRequests reports that 2026-07-28 input requests go to the
-// downstream client as they are: a client on that revision answers them
-// itself, and for older clients the SDK server asks them on its behalf.
-func (d *downstream) PassInputRequests() bool { return true }
-
-// Modern reports whether the downstream client speaks the 2026-07-28
-// revision; its requests then travel over the hub's link of that revision.
-func (d *downstream) Modern() bool {
-	p := d.ss.InitializeParams()
-	return p != nil && p.ProtocolVersion >= "2026-07-28"
+// callerOf returns the hub caller of a downstream request: the user the
+// SDK verified the request for, the session, the client's revision and
+// language. 2026-07-28 input requests go to the downstream client as they
+// are: a client on that revision answers them itself, and for older
+// clients the SDK server asks them on its behalf.
+func callerOf(ctx context.Context, req mcp.Request) hub.Caller {
+	ss, _ := req.GetSession().(*mcp.ServerSession)
+	c := hub.Caller{Downstream: &downstream{ctx: ctx, ss: ss}, PassInput: true}
+	if ex := req.GetExtra(); ex != nil {
+		if ex.TokenInfo != nil {
+			c.User = ex.TokenInfo.UserID
+		}
+		c.Lang = langOf(ex.Header.Get("Accept-Language"))
+	}
+	if ss != nil {
+		if p := ss.InitializeParams(); p != nil {
+			c.Revision = p.ProtocolVersion
+		}
+	}
+	return c
 }
 
-func with(ctx context.Context, req mcp.Request) context.Context {
-	ss, _ := req.GetSession().(*mcp.ServerSession)
-	if ex := req.GetExtra(); ex != nil && ex.TokenInfo != nil && ex.TokenInfo.UserID != "" {
-		ctx = hub.WithUser(ctx, ex.TokenInfo.UserID)
+// langOf picks Korean or English from an Accept-Language header.
+func langOf(accept string) string {
+	tags, _, err := language.ParseAcceptLanguage(accept)
+	if err != nil {
+		return ""
 	}
-	return hub.WithDownstream(ctx, &downstream{ctx: ctx, ss: ss})
+	if _, i, conf := language.NewMatcher([]language.Tag{language.English, language.Korean}).Match(tags...); conf != language.No && i == 1 {
+		return "ko"
+	}
+	return ""
 }

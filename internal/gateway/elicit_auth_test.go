@@ -208,7 +208,7 @@ func gatewayElicitsAuthorization(t *testing.T, protocol string) {
 	// listed since.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	_, err = alice.Session(hub.WithUser(ctx, user))
+	_, err = alice.Session(ctx)
 	var ae *hub.AuthorizationError
 	if !errors.As(err, &ae) {
 		t.Fatalf("alice's first connect: %v, want an AuthorizationError", err)
@@ -320,9 +320,8 @@ func newOAuthGateway(t *testing.T, server *config.Server, idle time.Duration) (*
 	h := hub.New(&config.Config{Servers: []*config.Server{server}}, &hub.Options{
 		Store: st, OAuthRedirectURL: "http://" + cb.Listener.Addr().String() + "/oauth/callback",
 		AllowedDomains: []string{"localhost"}, IdleTimeout: idle,
-		OnChange: func(s string) { gw.Changed(s) },
 	})
-	gw = gateway.New(h, &gateway.Options{UserOf: func(r *http.Request) string { return r.Header.Get(userHeader) }})
+	gw = gateway.New(h, &gateway.Options{Verify: testVerify})
 	t.Cleanup(func() {
 		h.Close()
 		gw.Close()

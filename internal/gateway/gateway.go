@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,14 +48,25 @@ type Options struct {
 	// all of them have a request in flight. Zero:
 	// DefaultMaxSessionsPerUser. Negative: no limit.
 	MaxSessionsPerUser int
-	// UserOf names the user a request is made by ("" for anonymous). A
+	// Verify checks the bearer token of every request to an MCP endpoint
+	// (the authorization server's verification, as the SDK's
+	// auth.TokenVerifier); the request is made by TokenInfo.UserID. A
 	// session belongs to the user who opened it: presented by anyone else
-	// it does not exist (404). Nil: sessions are not bound to users.
-	UserOf func(r *http.Request) string
-	// Access returns which servers the request's user may use, and a key
-	// that is equal for requests with equal access (for example the sorted
-	// list of allowed servers). Nil: everyone may use every server.
-	Access func(r *http.Request) (key string, allow func(server string) bool)
+	// it does not exist (404). A request without a valid token gets 401
+	// with a challenge naming ResourceMetadataURL. Nil: requests are
+	// anonymous and sessions are not bound to users.
+	Verify auth.TokenVerifier
+	// ResourceMetadataURL returns the RFC 9728 metadata URL of the
+	// resource at path, named in the 401 challenge. Nil: none named.
+	ResourceMetadataURL func(path string) string
+	// Scope is the scope every token must carry, named in the challenge
+	// (a token without it gets 403). Empty: none required.
+	Scope string
+	// Access returns which servers the verified caller (ti; nil without
+	// Verify) may use, and a key that is equal for callers with equal
+	// access (for example the sorted list of allowed servers). Nil:
+	// everyone may use every server.
+	Access func(r *http.Request, ti *auth.TokenInfo) (key string, allow func(server string) bool)
 
 	// Sessions, with ReplicaURL and SignForward, shares stateful sessions
 	// between replicas behind one load balancer: every session this
@@ -92,19 +104,44 @@ type Gateway struct {
 	stop chan struct{}
 	done chan struct{}
 
-	mu       sync.Mutex       // guards the fields below
-	agg      *view            // for clients before 2026-07-28, all servers
-	aggM     *view            // for 2026-07-28 clients, all servers
-	aggs     map[string]*view // aggregate views for other access sets, by access key ("+m" for modern)
-	singles  map[string]*view // by server name, "+m" appended for modern views
-	handlers map[string]http.Handler
+	agg  *view // for clients before 2026-07-28, all servers, everyone's access
+	aggM *view // the same for 2026-07-28 clients
+
+	mu       sync.Mutex // guards the fields below
+	views    map[viewKey]*view
+	handlers map[handlerKey]*endpoint
 	owners   map[string]owner // downstream session id -> who opened it
+}
+
+// viewKey names a view: what it shows, to whom, for which revision.
+type viewKey struct {
+	single string // the upstream server of a transparent view; "" for the aggregate
+	access string // the access set's key; "": every server
+	user   string // whose per-user bindings it shows; "": shared ones only
+	modern bool   // for 2026-07-28 clients
+}
+
+// handlerKey names the SDK handler of one endpoint for one access set and
+// user.
+type handlerKey struct {
+	single string
+	sse    bool
+	access string
+	user   string
+}
+
+// endpoint is an SDK handler with the views it serves and its sessions.
+type endpoint struct {
+	h        http.Handler
+	views    []viewKey
+	sessions int       // open stateful sessions (see opened and closed)
+	used     time.Time // last request
 }
 
 // owner is what the gateway knows of a session it holds.
 type owner struct {
 	user    string
-	hkey    string // key in handlers of the SDK handler holding the session
+	hkey    handlerKey // the SDK handler holding the session
 	seen    time.Time
 	claimed time.Time // last Claim in opts.Sessions; zero: not claimed
 }
@@ -112,8 +149,7 @@ type owner struct {
 // New creates a gateway over h. Call Changed, ResourceUpdated and Log from
 // the hub's callbacks, and Close when done.
 func New(h *hub.Hub, opts *Options) *Gateway {
-	g := &Gateway{hub: h, singles: map[string]*view{}, handlers: map[string]http.Handler{},
-		aggs: map[string]*view{}, owners: map[string]owner{},
+	g := &Gateway{hub: h, views: map[viewKey]*view{}, handlers: map[handlerKey]*endpoint{}, owners: map[string]owner{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if opts != nil {
 		g.opts = *opts
@@ -139,13 +175,17 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 	}
 	g.opts.ReplicaURL = strings.TrimRight(g.opts.ReplicaURL, "/")
 	g.caps = newSessionCap(g.opts.MaxSessionsPerUser, g.opts.SessionTimeout, time.Now)
-	g.agg = g.newView("", nil, false)
-	g.aggM = g.newView("", nil, true)
+	g.agg = g.newView(viewKey{}, nil)
+	g.aggM = g.newView(viewKey{modern: true}, nil)
 	g.agg.sync()
 	g.aggM.sync()
+	g.views[viewKey{}], g.views[viewKey{modern: true}] = g.agg, g.aggM
+	h.SetObserver(g)
 	go g.syncLoop()
 	return g
 }
+
+var _ hub.Observer = (*Gateway)(nil)
 
 // Close stops the gateway's background work.
 func (g *Gateway) Close() {
@@ -159,13 +199,66 @@ func (g *Gateway) Close() {
 
 func (g *Gateway) syncLoop() {
 	defer close(g.done)
+	sweep := time.NewTicker(g.sweepEvery())
+	defer sweep.Stop()
 	for {
 		select {
 		case <-g.stop:
 			return
 		case <-g.kick:
+			g.Sync()
+		case <-sweep.C:
+			g.sweep(time.Now())
 		}
-		g.Sync()
+	}
+}
+
+func (g *Gateway) sweepEvery() time.Duration {
+	return max(time.Second, min(time.Minute, g.opts.SessionTimeout/4))
+}
+
+// sweep forgets sessions unseen for the session timeout (the SDK has closed
+// them) and evicts endpoints, with their views, that have no session left
+// and no request for as long.
+func (g *Gateway) sweep(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for sid, o := range g.owners {
+		if now.Sub(o.seen) > g.opts.SessionTimeout {
+			delete(g.owners, sid)
+			if e := g.handlers[o.hkey]; e != nil {
+				e.sessions--
+			}
+		}
+	}
+	for k, e := range g.handlers {
+		if e.sessions <= 0 && now.Sub(e.used) > g.opts.SessionTimeout {
+			g.evictLocked(k)
+		}
+	}
+}
+
+// evictLocked drops an endpoint and the views no other endpoint serves.
+func (g *Gateway) evictLocked(k handlerKey) {
+	e := g.handlers[k]
+	if e == nil {
+		return
+	}
+	delete(g.handlers, k)
+	for _, vk := range e.views {
+		if vk == (viewKey{}) || vk == (viewKey{modern: true}) {
+			continue
+		}
+		used := false
+		for _, o := range g.handlers {
+			if slices.Contains(o.views, vk) {
+				used = true
+				break
+			}
+		}
+		if !used {
+			delete(g.views, vk)
+		}
 	}
 }
 
@@ -188,32 +281,21 @@ func (g *Gateway) Sync() {
 func (g *Gateway) allViews() []*view {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	views := []*view{g.agg, g.aggM}
-	for _, v := range g.aggs {
-		views = append(views, v)
-	}
-	for _, v := range g.singles {
+	views := make([]*view, 0, len(g.views))
+	for _, v := range g.views {
 		views = append(views, v)
 	}
 	return views
 }
 
-// views returns the views showing server. For what a user's own
-// connection sent (user != ""), only that user's views.
-func (g *Gateway) views(server, user string) []*view {
+// viewsShowing returns the views showing server. For what a user's own
+// binding sent (user != ""), only that user's views.
+func (g *Gateway) viewsShowing(server, user string) []*view {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []*view
-	if user == "" {
-		out = append(out, g.agg, g.aggM)
-	}
-	for _, v := range g.aggs {
-		if v.shows(server) && (user == "" || v.user == user) {
-			out = append(out, v)
-		}
-	}
-	for _, v := range g.singles {
-		if v.single == server && (user == "" || v.user == user) {
+	for k, v := range g.views {
+		if v.shows(server) && (user == "" || k.user == user) {
 			out = append(out, v)
 		}
 	}
@@ -221,19 +303,10 @@ func (g *Gateway) views(server, user string) []*view {
 }
 
 // ResourceUpdated passes a resources/updated notification to the downstream
-// sessions subscribed to that resource.
-func (g *Gateway) ResourceUpdated(server string, p *mcp.ResourceUpdatedNotificationParams) {
-	g.resourceUpdated(g.views(server, ""), server, p)
-}
-
-// UserResourceUpdated is ResourceUpdated for a user's own connection: only
-// that user's sessions hear of it.
-func (g *Gateway) UserResourceUpdated(user, server string, p *mcp.ResourceUpdatedNotificationParams) {
-	g.resourceUpdated(g.views(server, user), server, p)
-}
-
-func (g *Gateway) resourceUpdated(views []*view, server string, p *mcp.ResourceUpdatedNotificationParams) {
-	for _, v := range views {
+// sessions subscribed to that resource: for a user's own binding (user !=
+// "") only that user's sessions hear of it.
+func (g *Gateway) ResourceUpdated(user, server string, p *mcp.ResourceUpdatedNotificationParams) {
+	for _, v := range g.viewsShowing(server, user) {
 		q := *p
 		q.URI = v.downstreamURI(server, p.URI)
 		v.server.ResourceUpdated(context.Background(), &q)
@@ -241,18 +314,10 @@ func (g *Gateway) resourceUpdated(views []*view, server string, p *mcp.ResourceU
 }
 
 // Log passes a log message that no request caused to the sessions of the
-// views showing server; each session's own level filters it.
-func (g *Gateway) Log(server string, p *mcp.LoggingMessageParams) {
-	g.log(g.views(server, ""), server, p)
-}
-
-// UserLog is Log for a user's own connection.
-func (g *Gateway) UserLog(user, server string, p *mcp.LoggingMessageParams) {
-	g.log(g.views(server, user), server, p)
-}
-
-func (g *Gateway) log(views []*view, server string, p *mcp.LoggingMessageParams) {
-	for _, v := range views {
+// views showing server (for a user's own binding, that user's); each
+// session's own level filters it.
+func (g *Gateway) Log(user, server string, p *mcp.LoggingMessageParams) {
+	for _, v := range g.viewsShowing(server, user) {
 		q := *p
 		if v.single == "" && q.Logger == "" {
 			q.Logger = server
@@ -273,32 +338,23 @@ func (g *Gateway) ServeStdio(ctx context.Context, t mcp.Transport) error {
 // admits, per-user ones with user's credentials and OAuth tokens. akey
 // names the set allow admits, as Options.Access does.
 func (g *Gateway) ServeStdioAs(ctx context.Context, t mcp.Transport, user, akey string, allow func(string) bool) error {
-	// The view is this process's alone (switchboard stdio --user), so its
-	// requests can be marked as the user's before they reach the view.
-	v := g.aggregate(akey+"\x00stdio-user="+user, allow, false, user)
-	v.server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			return next(hub.WithUser(ctx, user), method, req)
-		}
-	})
+	// The view is this process's alone (switchboard stdio --user): every
+	// request it serves is the user's.
+	v := g.aggregate(ctx, akey+"\x00stdio-user="+user, allow, false, user)
+	v.asUser = user
 	return v.server.Run(ctx, t)
 }
 
 // Aggregate returns the SDK server of the aggregate view, for in-process use.
 func (g *Gateway) Aggregate() *mcp.Server { return g.agg.server }
 
-// single returns the transparent view of one server, connecting to it first
-// if needed (for servers with startup: false).
+// single returns the transparent view of one server for user, connecting
+// the binding first if needed (for servers with startup: false, and a
+// user's first use).
 func (g *Gateway) single(ctx context.Context, name string, modern bool, user string) (*view, error) {
-	key := name
-	if user != "" {
-		key += "@" + user
-	}
-	if modern {
-		key += "+m"
-	}
+	key := viewKey{single: name, user: user, modern: modern}
 	g.mu.Lock()
-	v := g.singles[key]
+	v := g.views[key]
 	g.mu.Unlock()
 	if v != nil {
 		return v, nil
@@ -307,26 +363,30 @@ func (g *Gateway) single(ctx context.Context, name string, modern bool, user str
 	if err != nil {
 		return nil, err
 	}
-	if c, err = c.ForUser(user); err != nil {
+	l, err := c.LinkFor(hub.Caller{User: user, Revision: revisionOf(modern)})
+	if err != nil {
 		return nil, err
 	}
-	if modern {
-		c = c.Modern()
-	}
-	if _, err := c.Session(hub.WithUser(ctx, user)); err != nil {
+	if _, err := l.Session(ctx); err != nil {
 		return nil, err
 	}
-	cat := c.Catalog()
+	cat := l.Catalog()
+	v = g.newView(key, cat.Init)
+	v.sync()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if v := g.singles[key]; v != nil {
-		return v, nil
+	if v2 := g.views[key]; v2 != nil {
+		return v2, nil
 	}
-	v = g.newView(name, cat.Init, modern)
-	v.user = user
-	v.sync()
-	g.singles[key] = v
+	g.views[key] = v
 	return v, nil
+}
+
+func revisionOf(modern bool) string {
+	if modern {
+		return "2026-07-28"
+	}
+	return ""
 }
 
 // Handler serves the MCP endpoints:
@@ -336,11 +396,40 @@ func (g *Gateway) single(ctx context.Context, name string, modern bool, user str
 //	/sse, /sse/{server}  the same over the legacy HTTP+SSE transport
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", g.endpoint("", false))
-	mux.Handle("/mcp/{server}", g.endpoint("{server}", false))
-	mux.Handle("/sse", g.endpoint("", true))
-	mux.Handle("/sse/{server}", g.endpoint("{server}", true))
+	mux.Handle("/mcp", g.authenticate(g.endpoint("", false)))
+	mux.Handle("/mcp/{server}", g.authenticate(g.endpoint("{server}", false)))
+	mux.Handle("/sse", g.authenticate(g.endpoint("", true)))
+	mux.Handle("/sse/{server}", g.authenticate(g.endpoint("{server}", true)))
 	return g.checkOrigin(mux)
+}
+
+// authenticate verifies the request's bearer token with Options.Verify
+// through the SDK's own middleware, which hands the TokenInfo to the SDK
+// handler: the SDK binds each session to its user and refuses it to
+// anyone else.
+func (g *Gateway) authenticate(next http.Handler) http.Handler {
+	if g.opts.Verify == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o := &auth.RequireBearerTokenOptions{}
+		if g.opts.ResourceMetadataURL != nil {
+			o.ResourceMetadataURL = g.opts.ResourceMetadataURL(r.URL.Path)
+		}
+		if g.opts.Scope != "" {
+			o.Scopes = []string{g.opts.Scope}
+		}
+		auth.RequireBearerToken(g.opts.Verify, o)(next).ServeHTTP(w, r)
+	})
+}
+
+// userOf returns the verified user of a request; "" when anonymous.
+func userOf(r *http.Request) (string, *auth.TokenInfo) {
+	ti := auth.TokenInfoFromContext(r.Context())
+	if ti == nil {
+		return "", nil
+	}
+	return ti.UserID, ti
 }
 
 func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
@@ -349,20 +438,10 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 		if pattern != "" {
 			name = r.PathValue("server")
 		}
+		user, ti := userOf(r)
 		akey, allow := "", func(string) bool { return true }
 		if g.opts.Access != nil {
-			akey, allow = g.opts.Access(r)
-		}
-		user := ""
-		if g.opts.UserOf != nil {
-			user = g.opts.UserOf(r)
-		}
-		// A user who sees a server that connects per user gets views of
-		// their own, showing their connections' catalogs.
-		vuser := ""
-		if user != "" && g.seesUserScoped(name, allow) {
-			vuser = user
-			akey += "\x00user=" + user
+			akey, allow = g.opts.Access(r, ti)
 		}
 		if name != "" && !allow(name) {
 			// Not "forbidden": a server the user may not use does not
@@ -370,7 +449,16 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 			writeJSONError(w, http.StatusNotFound, fmt.Sprintf("%v %q", hub.ErrUnknown, name))
 			return
 		}
-		hkey := handlerKey(name, sse, akey, vuser)
+		// A user who sees a server that connects per user gets views of
+		// their own, showing their bindings' catalogs.
+		vuser := ""
+		if user != "" && g.seesUserScoped(name, allow) {
+			vuser = user
+		}
+		hkey := handlerKey{single: name, sse: sse, access: akey, user: vuser}
+		if name != "" {
+			hkey.access = "" // a transparent view shows one server; access was checked above
+		}
 		sid := sessionOf(r, sse)
 		if sid != "" {
 			if !g.ownedBy(sid, user) {
@@ -381,7 +469,7 @@ func (g *Gateway) endpoint(pattern string, sse bool) http.Handler {
 				return
 			}
 		}
-		h, err := g.handler(r.Context(), name, sse, akey, allow, vuser)
+		h, err := g.handler(r.Context(), hkey, allow)
 		if err != nil {
 			status := http.StatusBadGateway
 			if _, unknown := g.hub.Conn(name); unknown != nil {
@@ -408,10 +496,7 @@ func sessionOf(r *http.Request, sse bool) string {
 
 // serve passes a request to the SDK handler h, noting the sessions it
 // opens and closes.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h http.Handler, sse bool, sid, user, hkey string) {
-	if user != "" {
-		h = withUser(user, h)
-	}
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h http.Handler, sse bool, sid, user string, hkey handlerKey) {
 	switch {
 	case sid != "":
 		g.refresh(r.Context(), sid)
@@ -462,31 +547,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, h http.Handler, 
 		defer adm.release()
 		h.ServeHTTP(&sessionRecorder{ResponseWriter: w, record: func(sid string) {
 			g.opened(r.Context(), sid, user, hkey)
-			adm.opened(sid, func() { g.endSession(h, sid, user) })
+			adm.opened(sid, func() { g.endSession(hkey, sid, user) })
 		}}, r)
 	default:
 		h.ServeHTTP(&sessionRecorder{ResponseWriter: w, record: func(sid string) { g.opened(r.Context(), sid, user, hkey) }}, r)
 	}
-}
-
-// withUser hands the signed-in user to the SDK, which keeps it with the
-// session (refusing the session to anyone else) and passes it to handlers
-// in RequestExtra.TokenInfo. The SDK accepts it only from its own bearer
-// middleware, so that middleware is given the user directly; the request
-// was authorized before it reached the gateway and carries no token.
-func withUser(user string, h http.Handler) http.Handler {
-	verify := func(context.Context, string, *http.Request) (*auth.TokenInfo, error) {
-		return &auth.TokenInfo{UserID: user, Expiration: time.Now().Add(time.Hour)}, nil
-	}
-	inner := auth.RequireBearerToken(verify, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Header.Del("Authorization")
-		h.ServeHTTP(w, r)
-	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.Clone(r.Context())
-		r.Header.Set("Authorization", "Bearer authorized-upstream-of-the-gateway")
-		inner.ServeHTTP(w, r)
-	})
 }
 
 // seesUserScoped reports whether the endpoint for name (all servers when
@@ -500,48 +565,39 @@ func (g *Gateway) seesUserScoped(name string, allow func(string) bool) bool {
 	return false
 }
 
-// handlerKey names the SDK handler serving an endpoint for an access set.
-func handlerKey(name string, sse bool, akey, user string) string {
-	key := name
-	if sse {
-		key = "sse/" + name
-	}
-	if name == "" && akey != "" {
-		key += "|" + akey
-	}
-	if name != "" && user != "" {
-		key += "@" + user
-	}
-	return key
-}
-
-func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey string, allow func(string) bool, user string) (http.Handler, error) {
-	key := handlerKey(name, sse, akey, user)
+func (g *Gateway) handler(ctx context.Context, key handlerKey, allow func(string) bool) (http.Handler, error) {
+	now := time.Now()
 	g.mu.Lock()
-	h := g.handlers[key]
+	if e := g.handlers[key]; e != nil {
+		e.used = now
+		g.mu.Unlock()
+		return e.h, nil
+	}
 	g.mu.Unlock()
-	if h != nil {
-		return h, nil
-	}
 	v, vm := g.agg, g.aggM
-	if name == "" && akey != "" {
-		v, vm = g.aggregate(akey, allow, false, user), g.aggregate(akey, allow, true, user)
-	}
-	if name != "" {
+	vk := []viewKey{{}, {modern: true}}
+	switch {
+	case key.single != "":
 		var err error
-		if v, err = g.single(ctx, name, false, user); err != nil {
+		if v, err = g.single(ctx, key.single, false, key.user); err != nil {
 			return nil, err
 		}
-		if !sse {
-			if vm, err = g.single(ctx, name, true, user); err != nil {
+		vk = []viewKey{v.key}
+		if !key.sse {
+			if vm, err = g.single(ctx, key.single, true, key.user); err != nil {
 				return nil, err
 			}
+			vk = append(vk, vm.key)
 		}
+	case key.access != "" || key.user != "":
+		v, vm = g.aggregate(ctx, key.access, allow, false, key.user), g.aggregate(ctx, key.access, allow, true, key.user)
+		vk = []viewKey{v.key, vm.key}
 	}
 	srv, srvM := v.server, vm.server
 	get := func(*http.Request) *mcp.Server { return srv }
 	getM := func(*http.Request) *mcp.Server { return srvM }
-	if sse {
+	var h http.Handler
+	if key.sse {
 		h = mcp.NewSSEHandler(get, &mcp.SSEOptions{MaxRequestBodyBytes: g.opts.MaxRequestBytes})
 	} else {
 		h = &versionRouter{
@@ -559,46 +615,43 @@ func (g *Gateway) handler(ctx context.Context, name string, sse bool, akey strin
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if h2 := g.handlers[key]; h2 != nil {
-		return h2, nil
+	if e := g.handlers[key]; e != nil {
+		return e.h, nil
 	}
-	g.handlers[key] = h
+	// The views may have been evicted while this handler was being made.
+	for _, x := range []*view{v, vm} {
+		if _, ok := g.views[x.key]; !ok {
+			g.views[x.key] = x
+		}
+	}
+	g.handlers[key] = &endpoint{h: h, views: vk, used: now}
 	return h, nil
 }
 
-// aggregate returns the aggregate view for one access set.
-func (g *Gateway) aggregate(akey string, allow func(string) bool, modern bool, user string) *view {
-	k := akey
-	if modern {
-		k += "+m"
-	}
+// aggregate returns the aggregate view for one access set and user. A
+// user's first view waits until the user's per-user servers that can
+// connect have (see hub.WarmUser), so that the first tools/list and the
+// instructions show them.
+func (g *Gateway) aggregate(ctx context.Context, akey string, allow func(string) bool, modern bool, user string) *view {
+	key := viewKey{access: akey, user: user, modern: modern}
 	g.mu.Lock()
-	v := g.aggs[k]
+	v := g.views[key]
 	g.mu.Unlock()
 	if v != nil {
 		return v
 	}
-	v = g.newView("", nil, modern)
-	v.allow = allow
-	v.user = user
 	if user != "" {
-		// First use: the user's connections start connecting so that
-		// their tools appear (list_changed follows).
-		for _, c := range g.hub.Conns() {
-			if allow(c.Name()) && c.UserScoped() {
-				if u, err := c.ForUser(user); err == nil {
-					u.Warm()
-				}
-			}
-		}
+		g.hub.WarmUser(ctx, user, allow)
 	}
+	v = g.newView(key, nil)
+	v.allow = allow
 	v.sync()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if v2 := g.aggs[k]; v2 != nil {
+	if v2 := g.views[key]; v2 != nil {
 		return v2
 	}
-	g.aggs[k] = v
+	g.views[key] = v
 	return v
 }
 
@@ -616,19 +669,20 @@ func (g *Gateway) ownedBy(sid, user string) bool {
 	}
 	o.seen = time.Now()
 	g.owners[sid] = o
+	if e := g.handlers[o.hkey]; e != nil {
+		e.used = o.seen
+	}
 	return true
 }
 
 // opened notes a session the SDK just opened, and claims it for this
 // replica.
-func (g *Gateway) opened(ctx context.Context, sid, user, hkey string) {
+func (g *Gateway) opened(ctx context.Context, sid, user string, hkey handlerKey) {
 	now := time.Now()
 	g.mu.Lock()
-	if len(g.owners)%1024 == 1023 {
-		for k, o := range g.owners {
-			if now.Sub(o.seen) > g.opts.SessionTimeout {
-				delete(g.owners, k)
-			}
+	if _, dup := g.owners[sid]; !dup {
+		if e := g.handlers[hkey]; e != nil {
+			e.sessions++
 		}
 	}
 	g.owners[sid] = owner{user: user, hkey: hkey, seen: now}
@@ -638,10 +692,18 @@ func (g *Gateway) opened(ctx context.Context, sid, user, hkey string) {
 	g.claim(ctx, sid)
 }
 
-// closed forgets a session the client ended.
+// closed forgets a session the client ended. The endpoint of a user's
+// last session goes with it, and its views.
 func (g *Gateway) closed(sid string) {
 	g.mu.Lock()
-	delete(g.owners, sid)
+	if o, ok := g.owners[sid]; ok {
+		delete(g.owners, sid)
+		if e := g.handlers[o.hkey]; e != nil {
+			if e.sessions--; e.sessions <= 0 && o.hkey.user != "" {
+				g.evictLocked(o.hkey)
+			}
+		}
+	}
 	g.mu.Unlock()
 	g.caps.forget(sid)
 	g.release(sid)
@@ -723,21 +785,16 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	})
 }
 
-// aggregateInstructions joins the instructions of servers configured with
-// serverInstructions, in LibreChat's manner.
-func (g *Gateway) aggregateInstructions() string {
+// aggregateInstructions joins the instructions of the servers a view
+// shows that are configured with serverInstructions, in LibreChat's
+// manner: for a per-user server, as the user's binding has them.
+func (g *Gateway) aggregateInstructions(user string, allow func(string) bool) string {
 	var b strings.Builder
 	for _, c := range g.hub.Conns() {
-		cfg := c.Config()
-		if cfg == nil || !cfg.ServerInstructions.Enabled {
+		if c.Config() == nil || (allow != nil && !allow(c.Name())) || (c.UserScoped() && user == "") {
 			continue
 		}
-		text := cfg.ServerInstructions.Text
-		if text == "" {
-			if cat := c.Catalog(); cat != nil && cat.Init != nil {
-				text = cat.Init.Instructions
-			}
-		}
+		text := c.Instructions(user)
 		if text == "" {
 			continue
 		}

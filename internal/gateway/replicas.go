@@ -60,8 +60,8 @@ type forwardClaims struct {
 
 // handlerHash stands for a handler key in forwarding headers: equal keys
 // mean the user has the same access at both replicas.
-func handlerHash(hkey string) string {
-	sum := sha256.Sum256([]byte(hkey))
+func handlerHash(hkey handlerKey) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%q\x00%t\x00%q\x00%q", hkey.single, hkey.sse, hkey.access, hkey.user))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
@@ -92,7 +92,7 @@ func (g *Gateway) verifyForward(v string, now time.Time) (forwardClaims, bool) {
 // to the replica that does, and reports whether it answered the request.
 // It does not when there is no directory, the request was already passed on
 // once, or no other replica holds the session: the SDK then answers.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, sid, user, hkey string) bool {
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, sid, user string, hkey handlerKey) bool {
 	if g.opts.Sessions == nil || r.Header.Get(forwardedHeader) != "" || g.holds(sid) {
 		return false
 	}
@@ -144,7 +144,6 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, sid, user, hke
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
-			pr.Out.Header.Del("Authorization")
 			pr.Out.Header.Set(forwardedHeader, "1")
 			pr.Out.Header.Set(forwardedUserHeader, signed)
 		},
@@ -206,18 +205,24 @@ func (g *Gateway) AcceptForwarded(protected http.Handler) http.Handler {
 			writeJSONError(w, http.StatusForbidden, "forwarded request not accepted")
 			return
 		}
-		g.mu.Lock()
-		o, held := g.owners[c.Session]
-		h := g.handlers[o.hkey]
-		g.mu.Unlock()
-		// Another user, or the same user whose access differs from when
-		// the session opened: as at the replica itself, no such session.
-		if !held || h == nil || o.user != c.User || handlerHash(o.hkey) != c.Handler {
-			writeJSONError(w, http.StatusNotFound, "session not found")
-			return
-		}
-		g.ownedBy(c.Session, c.User) // marks it seen
-		g.serve(w, r, h, sse, c.Session, c.User, o.hkey)
+		// The bearer token came along: this replica verifies it too, and
+		// it must name the user the forwarding replica saw.
+		g.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			user, _ := userOf(r)
+			g.mu.Lock()
+			o, held := g.owners[c.Session]
+			e := g.handlers[o.hkey]
+			g.mu.Unlock()
+			// Another user, or the same user whose access differs from
+			// when the session opened: as at the replica itself, no such
+			// session.
+			if !held || e == nil || user != c.User || o.user != c.User || handlerHash(o.hkey) != c.Handler {
+				writeJSONError(w, http.StatusNotFound, "session not found")
+				return
+			}
+			g.ownedBy(c.Session, c.User) // marks it seen
+			g.serve(w, r, e.h, sse, c.Session, c.User, o.hkey)
+		})).ServeHTTP(w, r)
 	})
 }
 

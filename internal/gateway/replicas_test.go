@@ -24,23 +24,6 @@ import (
 	"github.com/switchboard-mcp/switchboard/internal/hub"
 )
 
-type userKey struct{}
-
-// protect stands in for authserver.Protect: "Authorization: Bearer NAME"
-// signs in user NAME, and the header does not travel further.
-func protect(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			http.Error(w, "no token", http.StatusUnauthorized)
-			return
-		}
-		r = r.Clone(context.WithValue(r.Context(), userKey{}, user))
-		r.Header.Del("Authorization")
-		next.ServeHTTP(w, r)
-	})
-}
-
 // replica is one gateway of a cluster, with a hub of its own.
 type replica struct {
 	url string
@@ -60,13 +43,10 @@ func newReplica(t *testing.T, upstreamURL string, dir cluster.Directory, key []b
 		{Name: "beta", Type: config.StreamableHTTP, URL: upstreamURL, Startup: true, ChatMenu: true},
 	}}
 	var gw *gateway.Gateway
-	h := hub.New(cfg, &hub.Options{
-		OnChange: func(s string) { gw.Changed(s) },
-		OnLog:    func(s string, p *mcp.LoggingMessageParams) { gw.Log(s, p) },
-	})
+	h := hub.New(cfg, &hub.Options{})
 	fwd := &http.Transport{}
 	gw = gateway.New(h, &gateway.Options{
-		UserOf:     func(r *http.Request) string { u, _ := r.Context().Value(userKey{}).(string); return u },
+		Verify:     testVerify,
 		Sessions:   dir,
 		ReplicaURL: srv.URL,
 		SignForward: func(b []byte) []byte {
@@ -88,7 +68,7 @@ func newReplica(t *testing.T, upstreamURL string, dir cluster.Directory, key []b
 		t.Fatal(err)
 	}
 	gw.Sync()
-	hh := gw.AcceptForwarded(protect(gw.Handler()))
+	hh := gw.AcceptForwarded(gw.Handler())
 	handler.Store(&hh)
 	return &replica{url: srv.URL, gw: gw}
 }

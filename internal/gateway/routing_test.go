@@ -57,11 +57,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	// Wired as cmd/switchboard's newApp does; gw is set before the hub
 	// starts, so the callbacks never see it nil.
 	var gw *gateway.Gateway
-	h := hub.New(cfg, &hub.Options{
-		OnChange:          func(s string) { gw.Changed(s) },
-		OnResourceUpdated: func(s string, p *mcp.ResourceUpdatedNotificationParams) { gw.ResourceUpdated(s, p) },
-		OnLog:             func(s string, p *mcp.LoggingMessageParams) { gw.Log(s, p) },
-	})
+	h := hub.New(cfg, &hub.Options{})
 	gw = gateway.New(h, nil)
 	t.Cleanup(func() {
 		h.Close()

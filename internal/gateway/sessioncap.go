@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -217,13 +218,26 @@ func writeTooManySessions(w http.ResponseWriter, max int) {
 // endSession closes stateful session sid held by h the way a client would,
 // with a DELETE, so that the SDK forgets it and later requests for it get
 // 404; h must be wrapped for the session's user.
-func (g *Gateway) endSession(h http.Handler, sid, user string) {
-	req, err := http.NewRequest(http.MethodDelete, "/", nil)
-	if err != nil {
-		panic(err) // a constant URL
+func (g *Gateway) endSession(hkey handlerKey, sid, user string) {
+	// Closing the SDK's session is what a DELETE would do; the SDK handler
+	// then forgets it.
+	g.mu.Lock()
+	var servers []*mcp.Server
+	if e := g.handlers[hkey]; e != nil {
+		for _, vk := range e.views {
+			if v := g.views[vk]; v != nil {
+				servers = append(servers, v.server)
+			}
+		}
 	}
-	req.Header.Set("Mcp-Session-Id", sid)
-	h.ServeHTTP(&discardWriter{header: http.Header{}}, req)
+	g.mu.Unlock()
+	for _, srv := range servers {
+		for ss := range srv.Sessions() {
+			if ss.ID() == sid {
+				ss.Close()
+			}
+		}
+	}
 	g.closed(sid)
 	g.logger.Info("closed the longest-idle session of a user at the session limit", slog.String(attrUser, user))
 }

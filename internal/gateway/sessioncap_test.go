@@ -36,13 +36,12 @@ func newCapEnv(t testing.TB, max int) *capEnv {
 	cfg := &config.Config{Servers: []*config.Server{
 		{Name: "beta", Type: config.StreamableHTTP, URL: betaHTTP.URL, Startup: true, ChatMenu: true},
 	}}
-	var gw *gateway.Gateway
-	h := hub.New(cfg, &hub.Options{OnChange: func(s string) { gw.Changed(s) }})
-	gw = gateway.New(h, &gateway.Options{
-		UserOf:             func(r *http.Request) string { u, _ := r.Context().Value(userKey{}).(string); return u },
+	h := hub.New(cfg, nil)
+	gw := gateway.New(h, &gateway.Options{
+		Verify:             testVerify,
 		MaxSessionsPerUser: max,
 	})
-	srv := httptest.NewServer(protect(gw.Handler()))
+	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()

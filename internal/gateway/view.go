@@ -23,10 +23,12 @@ import (
 // and whose handlers forward to the hub.
 type view struct {
 	g      *Gateway
+	key    viewKey
 	single string                   // the upstream server's name; "" for the aggregate
 	modern bool                     // serves 2026-07-28 clients from the hub's links of that revision
 	allow  func(server string) bool // nil: every server
-	user   string                   // whose per-user connections the view shows; "": app-level ones only
+	user   string                   // whose per-user bindings the view shows; "": shared ones only
+	asUser string                   // every request is this user's (a stdio view); "": the verified user
 	server *mcp.Server
 	init   *mcp.InitializeResult // the upstream's, for a single view
 
@@ -43,8 +45,9 @@ type view struct {
 	seen      map[string]*hub.Catalog // server -> catalog last synced
 }
 
-func (g *Gateway) newView(single string, init *mcp.InitializeResult, modern bool) *view {
-	v := &view{g: g, single: single, init: init, modern: modern,
+func (g *Gateway) newView(key viewKey, init *mcp.InitializeResult) *view {
+	single := key.single
+	v := &view{g: g, key: key, single: single, init: init, modern: key.modern, user: key.user,
 		tools: map[string][]byte{}, prompts: map[string][]byte{}, resources: map[string][]byte{}, templates: map[string][]byte{}}
 	opts := &mcp.ServerOptions{
 		Logger:             g.sdkLogger,
@@ -74,7 +77,7 @@ func (g *Gateway) newView(single string, init *mcp.InitializeResult, modern bool
 			opts.SubscribeHandler, opts.UnsubscribeHandler = nil, nil
 		}
 	} else {
-		opts.Instructions = g.aggregateInstructions()
+		opts.Instructions = g.aggregateInstructions(key.user, nil)
 		opts.Capabilities = &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
 			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
@@ -120,17 +123,17 @@ func (v *view) servers() []*hub.Conn {
 	return out
 }
 
-// catalog returns what the view shows of c: for a modern view the catalog of
-// the server's 2026-07-28 link when that link is up (a stdio server runs one
-// process per link, and their lists may differ), else the primary link's.
+// catalog returns what the view shows of binding c: for a modern view the
+// catalog of the binding's 2026-07-28 link when that link is up (an HTTP
+// server may answer the two revisions differently), else the binding's
+// last listed catalog, also while it is down or reconnecting: its tools
+// stay listed, and a call while it is down gets an isError result naming
+// the server.
 func (v *view) catalog(c *hub.Conn) *hub.Catalog {
 	if v.modern {
 		if m := c.Modern(); m != c && m.Connected() {
 			return m.Catalog()
 		}
-	}
-	if !c.Connected() && !c.Idle() {
-		return nil
 	}
 	return c.Catalog()
 }
@@ -350,13 +353,31 @@ func (v *view) toolHandler(ref hub.Ref) mcp.ToolHandler {
 		if err != nil {
 			return nil, err
 		}
+		caller := v.caller(ctx, req)
 		p := &mcp.CallToolParams{Meta: req.Params.Meta, Name: ref.Name, InputResponses: req.Params.InputResponses, RequestState: req.Params.RequestState}
 		if len(req.Params.Arguments) > 0 {
 			p.Arguments = req.Params.Arguments
 		}
-		res, err := c.CallTool(with(ctx, req), p)
+		if p.RequestState == authorizeState {
+			// The retry of a call whose answer asked a 2026-07-28 client
+			// to open the sign-in page (see authorizeInBand).
+			if err := awaitInBandAuthorization(ctx, c, caller, p.InputResponses); err != nil {
+				return v.g.toolError(ref, err, caller.Lang)
+			}
+			p.InputResponses, p.RequestState = nil, ""
+		}
+		res, err := c.CallTool(ctx, caller, p)
+		var ae *hub.AuthorizationError
+		if errors.As(err, &ae) {
+			if res := authorizeInBand(caller, ae); res != nil {
+				return res, nil
+			}
+			if askToAuthorize(ctx, c, caller, ae) {
+				res, err = c.CallTool(ctx, caller, p)
+			}
+		}
 		if err != nil {
-			return v.g.toolError(ref, err)
+			return v.g.toolError(ref, err, caller.Lang)
 		}
 		return res, nil
 	}
@@ -370,7 +391,7 @@ func (v *view) promptHandler(ref hub.Ref) mcp.PromptHandler {
 		}
 		p := *req.Params
 		p.Name = ref.Name
-		res, err := c.GetPrompt(with(ctx, req), &p)
+		res, err := c.GetPrompt(ctx, v.caller(ctx, req), &p)
 		return res, rpcError(err)
 	}
 }
@@ -413,7 +434,7 @@ func (v *view) readHandler(ctx context.Context, req *mcp.ReadResourceRequest) (*
 	}
 	p := *req.Params
 	p.URI = ref.Name
-	res, err := c.ReadResource(with(ctx, req), &p)
+	res, err := c.ReadResource(ctx, v.caller(ctx, req), &p)
 	if err != nil {
 		return nil, rpcError(err)
 	}
@@ -461,7 +482,7 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.Complete(with(ctx, req), &p)
+	res, err := c.Complete(ctx, v.caller(ctx, req), &p)
 	return res, rpcError(err)
 }
 
@@ -487,7 +508,7 @@ func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
 	if err != nil {
 		return err
 	}
-	return rpcError(c.Subscribe(with(ctx, req), ref.Name))
+	return rpcError(c.Subscribe(ctx, v.caller(ctx, req), ref.Name))
 }
 
 func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
@@ -499,7 +520,7 @@ func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) err
 	if err != nil {
 		return err
 	}
-	return rpcError(c.Unsubscribe(with(ctx, req), ref.Name))
+	return rpcError(c.Unsubscribe(ctx, v.caller(ctx, req), ref.Name))
 }
 
 // downstreamURI maps an upstream resource URI back to the view's URI.
@@ -529,13 +550,22 @@ func (v *view) setLevelMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 				if cat == nil || cat.Init == nil || cat.Init.Capabilities == nil || cat.Init.Capabilities.Logging == nil {
 					continue
 				}
-				if err := c.SetLoggingLevel(ctx, p.Level); err != nil && v.single != "" {
+				if err := c.SetLoggingLevel(ctx, v.caller(ctx, req), p.Level); err != nil && v.single != "" {
 					return nil, rpcError(err)
 				}
 			}
 		}
 		return next(ctx, method, req)
 	}
+}
+
+// caller returns the hub caller of a request to the view.
+func (v *view) caller(ctx context.Context, req mcp.Request) hub.Caller {
+	c := callerOf(ctx, req)
+	if v.asUser != "" {
+		c.User = v.asUser
+	}
+	return c
 }
 
 // rpcError passes an upstream JSON-RPC error through unchanged and turns the
@@ -557,7 +587,7 @@ func rpcError(err error) error {
 // toolError reports a failure to reach the tool as a tool result with
 // isError, so that a model sees it, and passes protocol errors from the
 // upstream server through unchanged.
-func (g *Gateway) toolError(ref hub.Ref, err error) (*mcp.CallToolResult, error) {
+func (g *Gateway) toolError(ref hub.Ref, err error, lang string) (*mcp.CallToolResult, error) {
 	var rpc *jsonrpc.Error
 	if errors.As(err, &rpc) {
 		return nil, rpc
@@ -566,5 +596,5 @@ func (g *Gateway) toolError(ref hub.Ref, err error) (*mcp.CallToolResult, error)
 		return nil, err
 	}
 	g.logger.Warn("tool call failed", slog.String("server", ref.Server), slog.String("tool", ref.Name), slog.String("error", err.Error()))
-	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}, nil
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: hub.Message(err, lang)}}}, nil
 }

@@ -2,61 +2,40 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// InputPassthrough is implemented by a Downstream that answers 2026-07-28
-// input requests itself (the gateway hands them to its client). For any other
-// Downstream the hub answers them by asking the Downstream and retrying.
-type InputPassthrough interface {
-	PassInputRequests() bool
-}
-
 const maxInputRounds = 10
 
-// CallTool calls a tool on the server.
-func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallToolResult, error) {
+// CallTool calls a tool on caller's link to the server. A 2026-07-28
+// input-required result goes back to a caller with PassInput as it is;
+// for any other caller the hub asks caller.Downstream and calls again.
+//
+// When the user must first authorize the upstream server, the error is an
+// *AuthorizationError carrying the URL: asking the person to open it is the
+// caller's business (WaitAuthorized then waits for the outcome).
+func (c *Conn) CallTool(ctx context.Context, caller Caller, p *mcp.CallToolParams) (*mcp.CallToolResult, error) {
 	q := *p
-	if q.RequestState == authorizeState {
-		// The retry of a call whose answer asked a 2026-07-28 client to
-		// open the sign-in page (see authorizeInBand).
-		if err := c.awaitInBandAuthorization(ctx, q.InputResponses); err != nil {
-			return nil, err
-		}
-		q.InputResponses, q.RequestState = nil, ""
-	}
 	for round := 0; ; round++ {
 		q.Meta = withMeta(p.Meta)
-		if c.builtin != nil {
-			if u := UserFrom(ctx); u != "" {
-				q.Meta[UserMetaKey] = u
-			}
+		if c.builtin != nil && caller.User != "" {
+			q.Meta[UserMetaKey] = caller.User
 		}
 		var res *mcp.CallToolResult
-		err := c.do(ctx, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
+		err := c.do(ctx, caller, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
 			var err error
 			res, err = cs.CallTool(ctx, &q)
 			return err
 		})
-		if err != nil && round == 0 {
-			if res := c.authorizeInBand(ctx, err); res != nil {
-				return res, nil
-			}
-			if c.askToAuthorize(ctx, err) {
-				continue
-			}
-		}
-		if err != nil || len(res.InputRequests) == 0 || passesInput(ctx) {
+		if err != nil || len(res.InputRequests) == 0 || caller.PassInput {
 			return res, err
 		}
 		if round >= maxInputRounds {
 			return nil, fmt.Errorf("%s: too many input request rounds", c.name)
 		}
-		q.InputResponses, err = answerInputs(ctx, res.InputRequests)
+		q.InputResponses, err = answerInputs(ctx, caller.Downstream, res.InputRequests)
 		if err != nil {
 			return nil, err
 		}
@@ -65,11 +44,11 @@ func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (*mcp.CallTo
 }
 
 // ReadResource reads a resource.
-func (c *Conn) ReadResource(ctx context.Context, p *mcp.ReadResourceParams) (*mcp.ReadResourceResult, error) {
+func (c *Conn) ReadResource(ctx context.Context, caller Caller, p *mcp.ReadResourceParams) (*mcp.ReadResourceResult, error) {
 	q := *p
 	q.Meta = withMeta(p.Meta)
 	var res *mcp.ReadResourceResult
-	err := c.do(ctx, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
+	err := c.do(ctx, caller, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
 		var err error
 		res, err = cs.ReadResource(ctx, &q)
 		return err
@@ -78,11 +57,11 @@ func (c *Conn) ReadResource(ctx context.Context, p *mcp.ReadResourceParams) (*mc
 }
 
 // GetPrompt gets a prompt.
-func (c *Conn) GetPrompt(ctx context.Context, p *mcp.GetPromptParams) (*mcp.GetPromptResult, error) {
+func (c *Conn) GetPrompt(ctx context.Context, caller Caller, p *mcp.GetPromptParams) (*mcp.GetPromptResult, error) {
 	q := *p
 	q.Meta = withMeta(p.Meta)
 	var res *mcp.GetPromptResult
-	err := c.do(ctx, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
+	err := c.do(ctx, caller, &q, func(ctx context.Context, cs *mcp.ClientSession) error {
 		var err error
 		res, err = cs.GetPrompt(ctx, &q)
 		return err
@@ -91,9 +70,9 @@ func (c *Conn) GetPrompt(ctx context.Context, p *mcp.GetPromptParams) (*mcp.GetP
 }
 
 // Complete asks for argument completions.
-func (c *Conn) Complete(ctx context.Context, p *mcp.CompleteParams) (*mcp.CompleteResult, error) {
+func (c *Conn) Complete(ctx context.Context, caller Caller, p *mcp.CompleteParams) (*mcp.CompleteResult, error) {
 	var res *mcp.CompleteResult
-	err := c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+	err := c.do(ctx, caller, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
 		var err error
 		res, err = cs.Complete(ctx, p)
 		return err
@@ -109,15 +88,15 @@ var logRank = map[mcp.LoggingLevel]int{"debug": 0, "info": 1, "notice": 2, "warn
 // own, so the server is only ever asked for more, never for less: each
 // downstream session filters by its own level. The level is asked for again
 // after a reconnect.
-func (c *Conn) SetLoggingLevel(ctx context.Context, level mcp.LoggingLevel) error {
-	c = c.link(ctx)
+func (c *Conn) SetLoggingLevel(ctx context.Context, caller Caller, level mcp.LoggingLevel) error {
+	c = c.link(caller)
 	c.mu.Lock()
 	cur := c.logLevel
 	c.mu.Unlock()
 	if cur != "" && logRank[level] >= logRank[cur] {
 		return nil
 	}
-	err := c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+	err := c.do(ctx, caller, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
 		return cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level})
 	})
 	if err == nil {
@@ -132,8 +111,8 @@ func (c *Conn) SetLoggingLevel(ctx context.Context, level mcp.LoggingLevel) erro
 
 // Subscribe subscribes to a resource's updates. Subscriptions are counted so
 // that several downstream subscribers share one upstream subscription.
-func (c *Conn) Subscribe(ctx context.Context, uri string) error {
-	c = c.link(ctx)
+func (c *Conn) Subscribe(ctx context.Context, caller Caller, uri string) error {
+	c = c.link(caller)
 	c.mu.Lock()
 	if c.subs == nil {
 		c.subs = make(map[string]int)
@@ -144,7 +123,7 @@ func (c *Conn) Subscribe(ctx context.Context, uri string) error {
 	if !first {
 		return nil
 	}
-	err := c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+	err := c.do(ctx, caller, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
 		return cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri})
 	})
 	if err != nil {
@@ -156,8 +135,8 @@ func (c *Conn) Subscribe(ctx context.Context, uri string) error {
 }
 
 // Unsubscribe drops one subscriber; the last one unsubscribes upstream.
-func (c *Conn) Unsubscribe(ctx context.Context, uri string) error {
-	c = c.link(ctx)
+func (c *Conn) Unsubscribe(ctx context.Context, caller Caller, uri string) error {
+	c = c.link(caller)
 	c.mu.Lock()
 	if c.subs[uri] == 0 {
 		c.mu.Unlock()
@@ -172,111 +151,33 @@ func (c *Conn) Unsubscribe(ctx context.Context, uri string) error {
 	if !last {
 		return nil
 	}
-	return c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+	return c.do(ctx, caller, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
 		return cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: uri})
 	})
 }
 
 // Ping checks that the server answers.
-func (c *Conn) Ping(ctx context.Context) error {
-	return c.do(ctx, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
+func (c *Conn) Ping(ctx context.Context, caller Caller) error {
+	return c.do(ctx, caller, nil, func(ctx context.Context, cs *mcp.ClientSession) error {
 		return cs.Ping(ctx, nil)
 	})
 }
 
-// URLElicitor is implemented by a Downstream whose client can be asked to
-// open a URL (MCP URL-mode elicitation).
-type URLElicitor interface {
-	CanElicitURL() bool
-}
-
-// authorizeWait bounds how long a tool call waits for the user to finish an
-// authorization it asked for through elicitation.
-const authorizeWait = 5 * time.Minute
-
-// askToAuthorize handles a call that failed because the user must
-// authorize the upstream server: a downstream client that supports URL-mode
-// elicitation is asked to open the authorization URL, and once the user has
-// authorized (the shared callback completed) the call is made again. It
-// reports whether to retry.
-func (c *Conn) askToAuthorize(ctx context.Context, err error) bool {
-	var ae *AuthorizationError
-	if !errors.As(err, &ae) {
-		return false
+// WaitAuthorized waits until a pending upstream authorization of caller's
+// binding completes, or ctx ends. The callback may reach another replica:
+// a new token in the store counts as completion too. It returns at once
+// when nothing is pending.
+func (c *Conn) WaitAuthorized(ctx context.Context, caller Caller) error {
+	l, err := c.LinkFor(caller)
+	if err != nil {
+		return err
 	}
-	d := downstreamFrom(ctx)
-	if e, ok := d.(URLElicitor); !ok || !e.CanElicitURL() {
-		return false
-	}
-	u := c.link(ctx)
-	res, eerr := d.Elicit(ctx, &mcp.ElicitParams{
-		Mode:          "url",
-		Message:       fmt.Sprintf("%s needs you to sign in before Switchboard can use it for you.", c.name),
-		URL:           ae.URL,
-		ElicitationID: randomID(),
-	})
-	if eerr != nil || res == nil || res.Action != "accept" {
-		return false
-	}
-	wctx, cancel := context.WithTimeout(ctx, authorizeWait)
-	defer cancel()
-	return u.waitAuthorized(wctx) == nil
-}
-
-// authorizeState is the request state of a call that is waiting for the
-// user to authorize an upstream server; authorizeInput is its input request.
-const (
-	authorizeState = "io.switchboard/authorize"
-	authorizeInput = "io.switchboard/authorize"
-)
-
-// authorizeInBand answers a call that failed for want of the user's
-// authorization, made by a 2026-07-28 client (which cannot be sent a
-// request: its sessions are stateless), with an input-required result that
-// asks it to open the sign-in page. The client answers and retries the call,
-// and CallTool then waits for the authorization before calling again. It
-// returns nil when the call is not such a case.
-func (c *Conn) authorizeInBand(ctx context.Context, err error) *mcp.CallToolResult {
-	var ae *AuthorizationError
-	if !errors.As(err, &ae) || !passesInput(ctx) {
-		return nil
-	}
-	m, ok := downstreamFrom(ctx).(Modern)
-	if !ok || !m.Modern() {
-		return nil
-	}
-	return &mcp.CallToolResult{
-		InputRequests: mcp.InputRequestMap{authorizeInput: &mcp.ElicitParams{
-			Mode:          "url",
-			Message:       fmt.Sprintf("%s needs you to sign in before Switchboard can use it for you.", c.name),
-			URL:           ae.URL,
-			ElicitationID: randomID(),
-		}},
-		RequestState: authorizeState,
-	}
-}
-
-// awaitInBandAuthorization waits, after the client agreed to open the
-// sign-in page, until the user has authorized.
-func (c *Conn) awaitInBandAuthorization(ctx context.Context, answers mcp.InputResponseMap) error {
-	res, _ := answers[authorizeInput].(*mcp.ElicitResult)
-	if res == nil || res.Action != "accept" {
-		return fmt.Errorf("%s: the sign-in was declined", c.name)
-	}
-	wctx, cancel := context.WithTimeout(ctx, authorizeWait)
-	defer cancel()
-	return c.link(ctx).waitAuthorized(wctx)
-}
-
-func passesInput(ctx context.Context) bool {
-	p, ok := downstreamFrom(ctx).(InputPassthrough)
-	return ok && p.PassInputRequests()
+	return l.waitAuthorized(ctx)
 }
 
 // answerInputs answers 2026-07-28 input requests by asking the downstream
 // party, as the SDK's client does for its own callers.
-func answerInputs(ctx context.Context, reqs mcp.InputRequestMap) (mcp.InputResponseMap, error) {
-	d := downstreamFrom(ctx)
+func answerInputs(ctx context.Context, d Downstream, reqs mcp.InputRequestMap) (mcp.InputResponseMap, error) {
 	if d == nil {
 		return nil, fmt.Errorf("server needs input: %w", ErrNoDownstream)
 	}

@@ -21,7 +21,7 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
 		},
 		CreateMessageWithToolsHandler: func(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
-			d := c.flight.route(ctx)
+			d := c.flight.route()
 			if d == nil {
 				return nil, fmt.Errorf("sampling: %w", ErrNoDownstream)
 			}
@@ -37,23 +37,18 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 			d := c.elicits[req.Params.ElicitationID]
 			delete(c.elicits, req.Params.ElicitationID)
 			c.mu.Unlock()
-			if ec, ok := d.(interface {
-				ElicitationComplete(context.Context, *mcp.ElicitationCompleteParams) error
-			}); ok {
-				ec.ElicitationComplete(ctx, req.Params)
+			if d != nil {
+				d.ElicitationComplete(ctx, req.Params)
 			}
 		},
 		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
-			if d := c.flight.route(ctx); d != nil {
+			if d := c.flight.route(); d != nil {
 				d.Log(ctx, req.Params)
 				return
 			}
-			// A user's connection reaches that user's sessions only.
-			switch {
-			case c.user == "" && c.hub.opts.OnLog != nil:
-				c.hub.opts.OnLog(c.name, req.Params)
-			case c.user != "" && c.hub.opts.OnUserLog != nil:
-				c.hub.opts.OnUserLog(c.user, c.name, req.Params)
+			// A user's binding reaches that user's sessions only.
+			if o := c.hub.observe(); o != nil {
+				o.Log(c.user, c.name, req.Params)
 			}
 		},
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
@@ -73,11 +68,8 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { c.refreshAsync("prompts") },
 		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { c.refreshAsync("resources") },
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			switch {
-			case c.user == "" && c.hub.opts.OnResourceUpdated != nil:
-				c.hub.opts.OnResourceUpdated(c.name, req.Params)
-			case c.user != "" && c.hub.opts.OnUserResourceUpdated != nil:
-				c.hub.opts.OnUserResourceUpdated(c.user, c.name, req.Params)
+			if o := c.hub.observe(); o != nil {
+				o.ResourceUpdated(c.user, c.name, req.Params)
 			}
 		},
 		// Input requests of the 2026-07-28 multi-round-trip flow are passed
@@ -88,7 +80,7 @@ func (c *Conn) clientOptions() *mcp.ClientOptions {
 }
 
 func (c *Conn) elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error) {
-	d := c.flight.route(ctx)
+	d := c.flight.route()
 	if d == nil {
 		return nil, fmt.Errorf("elicitation: %w", ErrNoDownstream)
 	}
@@ -121,7 +113,7 @@ func (c *Conn) passMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 		if method != "roots/list" {
 			return next(ctx, method, req)
 		}
-		d := c.flight.route(ctx)
+		d := c.flight.route()
 		if d == nil {
 			return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
 		}

@@ -8,8 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
-	"strings"
+
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,10 +45,12 @@ const (
 	defaultInitTimeout = 30 * time.Second
 	backoffBase        = 500 * time.Millisecond
 	backoffMax         = 30 * time.Second
-	// breakerThreshold consecutive failures open the circuit: no automatic or
-	// on-demand attempt is made until the cool-down has passed.
-	breakerThreshold = 5
-	breakerCooldown  = 60 * time.Second
+	// defaultBreakerThreshold consecutive failures open the circuit: no
+	// automatic or on-demand attempt is made until the cool-down has
+	// passed; then one half-open attempt is let through, and a server that
+	// is back is used again within the cool-down.
+	defaultBreakerThreshold = 5
+	defaultBreakerCooldown  = 5 * time.Second
 	// stableAfter is how long a session must live for its server to count as
 	// healthy again; a server that keeps dying sooner is flapping and its
 	// failures accumulate.
@@ -126,6 +127,7 @@ type Conn struct {
 	authDone    chan struct{}         // closed when a pending authorization completes
 	oauth       *oauthClient          // upstream OAuth client, on the primary link; nil until needed
 	hung        *mcp.ClientSession    // the session probe closed because it stopped answering
+	gone        *sessionWatch         // of cs: notes the server forgetting the session (HTTP 404)
 }
 
 // Name returns the server's configured name.
@@ -156,34 +158,40 @@ const (
 	modernProtocol = "2026-07-28"
 )
 
-// Modern is implemented by a Downstream that speaks the 2026-07-28 revision.
-type Modern interface {
-	Modern() bool
-}
-
-// link returns the link that serves requests made with ctx.
-func (c *Conn) link(ctx context.Context) *Conn {
+// link returns the link that serves caller's requests: the caller's binding
+// and, for a 2026-07-28 caller of an HTTP server, its link of that revision.
+// A stdio server runs one child per binding, so every caller shares the
+// binding's one link (see LinkFor).
+func (c *Conn) link(caller Caller) *Conn {
 	if c.template() {
-		u, err := c.ForUser(UserFrom(ctx))
+		u, err := c.ForUser(caller.User)
 		if err != nil {
 			return c // its Session reports why
 		}
 		c = u
 	}
-	if c.secondary || c.builtin != nil {
-		return c
-	}
-	m, ok := downstreamFrom(ctx).(Modern)
-	if !ok || !m.Modern() {
+	if !caller.Modern() {
 		return c
 	}
 	return c.Modern()
 }
 
+// LinkFor returns the link that serves caller's requests to the server:
+// its binding for caller.User (the shared binding of a server that does
+// not connect per user) and, for a 2026-07-28 caller of an HTTP server, the
+// binding's link of that revision.
+func (c *Conn) LinkFor(caller Caller) (*Conn, error) {
+	if c.template() && caller.User == "" {
+		return nil, fmt.Errorf("%s: %w", c.name, ErrNeedsUser)
+	}
+	return c.link(caller), nil
+}
+
 // Modern returns the server's 2026-07-28 link, which connects on first use.
-// For the built-in server, and for a link itself, it is the receiver.
+// For the built-in server, a stdio server (whose one child serves callers
+// of every revision), and for a link itself, it is the receiver.
 func (c *Conn) Modern() *Conn {
-	if c.secondary || c.builtin != nil || c.template() {
+	if c.secondary || c.builtin != nil || c.template() || (c.cfg != nil && c.cfg.Type == config.Stdio) {
 		return c
 	}
 	c.mu.Lock()
@@ -231,13 +239,12 @@ func (c *Conn) Catalog() *Catalog {
 
 // Session returns a connected session, connecting first if needed. It waits
 // at most until ctx is done.
+//
+// For the entry of a server that connects per user it returns
+// ErrNeedsUser: connect a binding (ForUser, LinkFor) instead.
 func (c *Conn) Session(ctx context.Context) (*mcp.ClientSession, error) {
 	if c.template() {
-		u, err := c.ForUser(UserFrom(ctx))
-		if err != nil {
-			return nil, err
-		}
-		return u.link(ctx).Session(ctx)
+		return nil, fmt.Errorf("%s: %w", c.name, ErrNeedsUser)
 	}
 	c.touch()
 	for {
@@ -257,11 +264,11 @@ func (c *Conn) Session(ctx context.Context) (*mcp.ClientSession, error) {
 			return nil, ErrHubClosed
 		}
 		if c.connecting == nil {
-			if c.failures >= breakerThreshold && c.hub.now().Before(c.retryAt) {
+			if c.failures >= c.hub.breakerN && c.hub.now().Before(c.retryAt) {
 				err := c.lastErr
 				until := c.retryAt
 				c.mu.Unlock()
-				return nil, fmt.Errorf("%w: %s: %v (%v; next attempt at %s)", ErrUnavailable, c.name, err, errCircuitOpen, until.Format(time.TimeOnly))
+				return nil, &UnavailableError{Server: c.name, Cause: fmt.Errorf("%v (%w; next attempt at %s)", err, errCircuitOpen, until.Format(time.TimeOnly))}
 			}
 			if err := c.pendingAuthLocked(ctx); err != nil {
 				c.mu.Unlock()
@@ -290,7 +297,7 @@ func (c *Conn) Session(ctx context.Context) (*mcp.ClientSession, error) {
 			if userActionNeeded(err) {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.name, err)
+			return nil, &UnavailableError{Server: c.name, Cause: err}
 		}
 	}
 }
@@ -307,7 +314,7 @@ func (c *Conn) startConnectLocked() {
 	c.hub.wg.Add(1)
 	go func() {
 		defer c.hub.wg.Done()
-		cs, notifs, cat, err := c.dial(c.hub.ctx)
+		cs, notifs, gone, cat, err := c.dial(c.hub.ctx)
 		c.mu.Lock()
 		c.connecting = nil
 		if err == nil && c.hub.closing() {
@@ -337,6 +344,7 @@ func (c *Conn) startConnectLocked() {
 		}
 		c.cs = cs
 		c.notifs = notifs
+		c.gone = gone
 		c.catalog = cat
 		c.idle = false
 		c.connectedAt = c.hub.now()
@@ -365,13 +373,17 @@ func (c *Conn) startConnectLocked() {
 }
 
 func (c *Conn) backoffLocked() time.Duration {
-	if c.failures >= breakerThreshold {
-		return breakerCooldown
+	if c.failures >= c.hub.breakerN {
+		// Open: the next attempt, after the cool-down, is the half-open
+		// probe. A little jitter keeps many bindings apart.
+		return c.hub.breakerCool + time.Duration(rand.Float64()*0.1*float64(c.hub.breakerCool))
 	}
 	d := backoffBase << (c.failures - 1)
 	if d > backoffMax || d <= 0 {
 		d = backoffMax
 	}
+	// No step of the backoff waits longer than an open circuit would.
+	d = min(d, c.hub.breakerCool)
 	// ±25% jitter so that many servers (or replicas) don't retry in lockstep.
 	j := time.Duration((rand.Float64() - 0.5) * 0.5 * float64(d))
 	return d + j
@@ -383,10 +395,11 @@ func (c *Conn) scheduleRetryLocked() {
 	}
 	d := c.backoffLocked()
 	c.retryAt = c.hub.now().Add(d)
-	if c.user != "" {
-		// A user's connection reconnects when next used, not on a timer:
-		// thousands of users' connections to one failing server must not
-		// turn into a reconnect storm.
+	if c.user != "" && c.catalog == nil {
+		// A user's binding that never connected (a first attempt that
+		// failed) waits for its next use; one that did reconnects on its
+		// own like a shared one. The jitter and the breaker keep many
+		// users' bindings to one failing server from retrying in step.
 		return
 	}
 	if c.retryTimer != nil {
@@ -396,7 +409,10 @@ func (c *Conn) scheduleRetryLocked() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.retryTimer = nil
-		if c.cs == nil && c.connecting == nil && !c.hub.closing() && c.state != StateDisabled {
+		if c.cs == nil && c.connecting == nil && !c.hub.closing() && c.state != StateDisabled && !c.idle {
+			if c.acquireSlotLocked() != nil {
+				return
+			}
 			c.startConnectLocked()
 		}
 	})
@@ -439,16 +455,31 @@ func (c *Conn) onClosed(cs *mcp.ClientSession, err error) {
 	c.changed()
 }
 
-// Reinitialize drops the current session, if any, and connects again,
-// resetting the backoff and the circuit breaker.
-func (c *Conn) Reinitialize(ctx context.Context) error {
+// Reinitialize drops the session of caller's binding, if any, and connects
+// again, resetting the backoff and the circuit breaker. For a server that
+// does not connect per user that is the shared binding, which every user
+// shares: see Hub.Reinitialize for who may do that.
+func (c *Conn) Reinitialize(ctx context.Context, caller Caller) error {
 	if c.template() {
-		u, err := c.ForUser(UserFrom(ctx))
+		if caller.User == "" {
+			return fmt.Errorf("%s: %w", c.name, ErrNeedsUser)
+		}
+		u, err := c.ForUser(caller.User)
 		if err != nil {
 			return err
 		}
-		return u.Reinitialize(ctx)
+		return u.Reinitialize(ctx, caller)
 	}
+	if err := c.reset(); err != nil {
+		return err
+	}
+	_, err := c.Session(ctx)
+	return err
+}
+
+// reset drops the binding's session and its failure count, so that the
+// next use connects at once.
+func (c *Conn) reset() error {
 	c.mu.Lock()
 	if c.state == StateDisabled {
 		err := c.lastErr
@@ -470,8 +501,29 @@ func (c *Conn) Reinitialize(ctx context.Context) error {
 	if modern != nil {
 		modern.close() // reconnects on its next use
 	}
-	_, err := c.Session(ctx)
-	return err
+	return nil
+}
+
+// ReinitializeAll reconnects the server for everyone: its shared binding,
+// or every user's binding of a server that connects per user (those
+// reconnect in the background). It is for administrators; a user's own
+// reinitialize is Conn.Reinitialize.
+func (h *Hub) ReinitializeAll(ctx context.Context, name string) error {
+	c, err := h.Conn(name)
+	if err != nil {
+		return err
+	}
+	if !c.template() {
+		return c.Reinitialize(ctx, Caller{})
+	}
+	for _, u := range c.userConns() {
+		if err := u.reset(); err != nil {
+			return err
+		}
+		u.connectNow()
+	}
+	h.changed(name)
+	return nil
 }
 
 // close ends the session; used by Hub.Close.
@@ -500,13 +552,14 @@ func (c *Conn) close() {
 }
 
 // dial makes one connection attempt and lists the server's catalog.
-func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *notifCounter, *Catalog, error) {
+func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *notifCounter, *sessionWatch, *Catalog, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.initTimeout())
 	defer cancel()
 	n := &notifCounter{}
-	t, err := c.transport(ctx, n)
+	gone := &sessionWatch{}
+	t, err := c.transport(ctx, n, gone)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "switchboard", Title: "Switchboard", Version: c.hub.version}, c.clientOptions())
 	client.AddReceivingMiddleware(n.middleware, c.passMiddleware)
@@ -540,17 +593,17 @@ func (c *Conn) dial(ctx context.Context) (*mcp.ClientSession, *notifCounter, *Ca
 				err = fmt.Errorf("%w (stderr: %s)", err, tail[0])
 			}
 		}
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	cat, err := listCatalog(ctx, cs)
 	if err != nil {
 		cs.Close()
-		return nil, nil, nil, fmt.Errorf("list catalog: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("list catalog: %w", err)
 	}
-	return cs, n, cat, nil
+	return cs, n, gone, cat, nil
 }
 
-func (c *Conn) transport(ctx context.Context, n *notifCounter) (mcp.Transport, error) {
+func (c *Conn) transport(ctx context.Context, n *notifCounter, gone *sessionWatch) (mcp.Transport, error) {
 	if c.builtin != nil {
 		ct, st := mcp.NewInMemoryTransports()
 		if _, err := c.builtin.Connect(ctx, st, nil); err != nil {
@@ -598,7 +651,7 @@ func (c *Conn) transport(ctx context.Context, n *notifCounter) (mcp.Transport, e
 		if srv.Type == config.SSE {
 			return &mcp.SSEClientTransport{Endpoint: srv.URL, HTTPClient: hc}, nil
 		}
-		hc.Transport = &sseCounter{base: hc.Transport, n: n}
+		hc.Transport = &sseCounter{base: &sessionWatchTransport{base: hc.Transport, w: gone}, n: n}
 		return &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: hc, MaxRetries: -1}, nil
 	}
 	return nil, fmt.Errorf("%w %q", errUnsupportedTransport, srv.Type)
@@ -678,30 +731,58 @@ func (c *Conn) refreshAsync(trigger string) {
 	}()
 }
 
+// progressPrefix starts the progress tokens the hub makes up: for a request
+// whose caller sent none (the hub still watches progress, which resets the
+// timeout), or whose token another request in flight on the link already
+// uses.
 const progressPrefix = "switchboard-"
 
-func progressSeq(tok any) (uint64, bool) {
-	s, ok := tok.(string)
-	if !ok || !strings.HasPrefix(s, progressPrefix) {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s[len(progressPrefix):], 10, 64)
-	return n, err == nil
-}
-
-// do runs fn against the session with the server's request timeout, which
-// restarts whenever the server reports progress. params, if non-nil, gets a
-// progress token of the hub's own so that progress can be observed (and
-// passed on under the downstream's original token).
-func (c *Conn) do(ctx context.Context, params interface {
+// do runs fn against the session of caller's link with the server's
+// request timeout, which restarts whenever the server reports progress.
+// params, if non-nil, carries a progress token the upstream server sees:
+// the caller's own, unless another request in flight on the same link uses
+// the same one (then a token of the hub's, mapped back on the way down).
+//
+// An HTTP server that forgot the session (it restarted and answers 404 to
+// the old session id) has not handled the request: the link starts a new
+// session and fn runs once more, as the spec asks of a client.
+func (c *Conn) do(ctx context.Context, caller Caller, params interface {
 	GetProgressToken() any
 	SetProgressToken(any)
 }, fn func(ctx context.Context, cs *mcp.ClientSession) error) error {
-	c = c.link(ctx)
-	cs, err := c.Session(ctx)
-	if err != nil {
+	c = c.link(caller)
+	var token any
+	if params != nil {
+		token = params.GetProgressToken()
+	}
+	for attempt := 0; ; attempt++ {
+		cs, err := c.Session(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.doOnce(ctx, caller, cs, params, token, fn)
+		if err != nil && attempt == 0 && c.sessionGone(cs) {
+			c.log().Info("the server forgot the session; starting a new one", slog.String(attrUser, c.user))
+			c.dropSession(cs, errSessionGone)
+			continue
+		}
+		if err != nil && c.transportBroken(cs) {
+			// The HTTP server did not answer (refused, 5xx): the session
+			// ends as a broken connection would, which counts a failure
+			// and schedules the reconnect.
+			cs.Close()
+			return &UnavailableError{Server: c.name, Cause: redactErr(err)}
+		}
 		return err
 	}
+}
+
+var errSessionGone = errors.New("the server ended the session (HTTP 404 for its session id)")
+
+func (c *Conn) doOnce(ctx context.Context, caller Caller, cs *mcp.ClientSession, params interface {
+	GetProgressToken() any
+	SetProgressToken(any)
+}, token any, fn func(ctx context.Context, cs *mcp.ClientSession) error) error {
 	c.touch()
 	timeout := c.timeout()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -720,14 +801,16 @@ func (c *Conn) do(ctx context.Context, params interface {
 			delete(meta, mcp.MetaKeyClientCapabilities)
 		}
 	}
-	cl := &call{downstream: downstreamFrom(ctx), reset: func() { timer.Reset(timeout) }}
-	done := c.flight.add(cl)
+	cl := &call{downstream: caller.Downstream, reset: func() { timer.Reset(timeout) }}
+	if params != nil {
+		cl.token = token
+	}
+	done := c.flight.add(cl, params != nil)
 	defer done()
 	if params != nil {
-		cl.token = params.GetProgressToken()
-		params.SetProgressToken(progressPrefix + strconv.FormatUint(cl.seq, 10))
+		params.SetProgressToken(cl.upstream)
 	}
-	err = fn(ctx, cs)
+	err := fn(ctx, cs)
 	if err == nil {
 		c.mu.Lock()
 		n := c.notifs
@@ -745,9 +828,68 @@ func (c *Conn) do(ctx context.Context, params interface {
 		return fmt.Errorf("%s: %w after %s without progress (cancellation sent)", c.name, ErrTimeout, timeout)
 	}
 	if err != nil && (errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, io.EOF)) {
-		return fmt.Errorf("%s: %w: connection lost during the request", c.name, ErrUnavailable)
+		return &UnavailableError{Server: c.name, Cause: errors.New("connection lost during the request")}
 	}
 	return redactErr(err)
+}
+
+// sessionGone reports whether the server answered 404 to cs's session id.
+func (c *Conn) sessionGone(cs *mcp.ClientSession) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs == cs && c.gone != nil && c.gone.gone.Load()
+}
+
+// transportBroken reports whether an HTTP request of cs failed below MCP:
+// no connection, or a server error status.
+func (c *Conn) transportBroken(cs *mcp.ClientSession) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs == cs && c.gone != nil && c.gone.broken.Swap(false)
+}
+
+// dropSession ends cs as if the server had closed it, without counting a
+// failure: the next use connects at once.
+func (c *Conn) dropSession(cs *mcp.ClientSession, cause error) {
+	c.mu.Lock()
+	if c.cs != cs {
+		c.mu.Unlock()
+		return
+	}
+	c.cs = nil
+	c.releaseSlotLocked()
+	c.setStateLocked(StateDisconnected, cause)
+	c.mu.Unlock()
+	cs.Close()
+	c.changed()
+}
+
+// sessionWatch notes that a streamable-HTTP server answered 404 to a
+// request carrying the session id: it no longer knows the session (MCP
+// streamable HTTP, session management: a client receiving 404 for its
+// session id must start a new session).
+type sessionWatch struct {
+	gone   atomic.Bool
+	broken atomic.Bool // a request got no answer or a 5xx since last asked
+}
+
+type sessionWatchTransport struct {
+	base http.RoundTripper
+	w    *sessionWatch
+}
+
+func (t *sessionWatchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if r.Method != http.MethodPost {
+		return resp, err
+	}
+	switch {
+	case err != nil && r.Context().Err() == nil, err == nil && resp.StatusCode >= 500:
+		t.w.broken.Store(true)
+	case err == nil && resp.StatusCode == http.StatusNotFound && r.Header.Get("Mcp-Session-Id") != "":
+		t.w.gone.Store(true)
+	}
+	return resp, err
 }
 
 // probe checks, after a timed-out request, that the server still answers.

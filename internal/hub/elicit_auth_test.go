@@ -60,38 +60,21 @@ func (d *testDownstream) Progress(context.Context, *mcp.ProgressNotificationPara
 	return nil
 }
 
-// urlDownstream is a testDownstream whose client declared URL-mode
-// elicitation (or, with can false, declared only form mode).
-type urlDownstream struct {
-	*testDownstream
-	can bool
+func (d *testDownstream) ElicitationComplete(context.Context, *mcp.ElicitationCompleteParams) error {
+	return nil
 }
 
-var _ hub.URLElicitor = urlDownstream{}
-
-func (d urlDownstream) CanElicitURL() bool { return d.can }
-
-// A tool call that needs the user to authorize the upstream asks a client
-// that can open URLs to do so, waits for the callback and returns the
-// tool's result; any other client gets the authorization URL at once.
-func TestCallToolElicitsAuthorization(t *testing.T) {
+// A tool call that needs the user to authorize the upstream fails at once
+// with an AuthorizationError carrying the URL, without asking anyone
+// (prompting a person is the gateway's and the agent's job); once the user
+// has authorized, WaitAuthorized returns and the call succeeds.
+func TestCallToolReportsAuthorization(t *testing.T) {
 	tests := []struct {
 		name   string
-		action string
-		url    bool // the downstream is a URLElicitor
-		can    bool // ... and its client declared URL mode
 		browse bool // the user opens the URL
-		// wantAsked is how many elicitations the downstream sees; with
-		// wantAuthorized the call succeeds, else it fails with an
-		// AuthorizationError naming the URL.
-		wantAsked      int
-		wantAuthorized bool
 	}{
-		{name: "accepted", action: "accept", url: true, can: true, browse: true, wantAsked: 1, wantAuthorized: true},
-		{name: "declined", action: "decline", url: true, can: true, wantAsked: 1},
-		{name: "cancelled", action: "cancel", url: true, can: true, wantAsked: 1},
-		{name: "no URL mode", action: "accept", url: true, can: false, wantAsked: 0},
-		{name: "not a URLElicitor", action: "accept", wantAsked: 0},
+		{name: "authorized", browse: true},
+		{name: "never authorized"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,57 +87,43 @@ func TestCallToolElicitsAuthorization(t *testing.T) {
 			c := conn(t, h, "gh")
 			waitFor(t, 10*time.Second, "OAuth to be detected", func() bool { return c.UserScoped() })
 
-			td := &testDownstream{action: tt.action}
-			if tt.browse {
-				td.browse = func(authURL string) { browse(t, h, up, user, authURL) }
+			td := &testDownstream{action: "accept"}
+			ctx := context.WithValue(t.Context(), testCaller{}, hub.Caller{User: user, Downstream: td})
+			_, err := call(ctx, c, "whoami", nil)
+			var ae *hub.AuthorizationError
+			if !errors.As(err, &ae) || !strings.HasPrefix(ae.URL, up.issuer+"/authorize?") || ae.Server != "gh" {
+				t.Fatalf("call: %v; want an AuthorizationError for gh with the authorization URL", err)
 			}
-			var d hub.Downstream = td
-			if tt.url {
-				d = urlDownstream{testDownstream: td, can: tt.can}
-			}
-			ctx, cancel := context.WithTimeout(hub.WithDownstream(hub.WithUser(t.Context(), user), d), 30*time.Second)
-			defer cancel()
-			who, err := call(ctx, c, "whoami", nil)
-			td.wg.Wait()
-
-			asked := td.elicitations()
-			if len(asked) != tt.wantAsked {
-				t.Fatalf("%d elicitations, want %d: %+v", len(asked), tt.wantAsked, asked)
-			}
-			for _, p := range asked {
-				if p.Mode != "url" || !strings.HasPrefix(p.URL, up.issuer+"/authorize?") || p.ElicitationID == "" || !strings.Contains(p.Message, "gh") {
-					t.Errorf("elicitation mode %q, URL %q, id %q, message %q: want URL mode at %s/authorize with an id, naming gh",
-						p.Mode, p.URL, p.ElicitationID, p.Message, up.issuer)
-				}
+			if asked := td.elicitations(); len(asked) != 0 {
+				t.Errorf("the hub asked the downstream %d times; prompting is the caller's job", len(asked))
 			}
 			status, serr := h.StatusFor(t.Context(), user, "gh")
 			if serr != nil {
 				t.Fatal(serr)
 			}
-			if tt.wantAuthorized {
-				if err != nil || who != user {
-					t.Fatalf("call: %q, %v; want %q", who, err, user)
-				}
-				if status.Authorization != hub.AuthAuthorized {
-					t.Errorf("status after the call: %s, want %s", status.Authorization, hub.AuthAuthorized)
-				}
-				return
-			}
-			var ae *hub.AuthorizationError
-			if !errors.As(err, &ae) || !strings.HasPrefix(ae.URL, up.issuer+"/authorize?") {
-				t.Fatalf("call: %q, %v; want an AuthorizationError with the authorization URL", who, err)
-			}
-			// The call did not wait for an authorization nobody started.
-			if ctx.Err() != nil {
-				t.Errorf("the call returned only when its context ended: %v", ctx.Err())
-			}
-			for _, p := range asked {
-				if p.URL != ae.URL {
-					t.Errorf("elicited URL %s, error URL %s: want the same", p.URL, ae.URL)
-				}
-			}
 			if status.Authorization != hub.AuthNeedsAuthorization || status.OAuthURL != ae.URL {
 				t.Errorf("status: %s %q, want %s %q", status.Authorization, status.OAuthURL, hub.AuthNeedsAuthorization, ae.URL)
+			}
+			wctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			if !tt.browse {
+				if err := c.WaitAuthorized(wctx, hub.Caller{User: user}); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("WaitAuthorized without an authorization: %v, want the deadline", err)
+				}
+				cancel()
+				return
+			}
+			cancel()
+			browse(t, h, up, user, ae.URL)
+			wctx, cancel = context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			if err := c.WaitAuthorized(wctx, hub.Caller{User: user}); err != nil {
+				t.Fatalf("WaitAuthorized after the callback: %v", err)
+			}
+			if who, err := call(ctx, c, "whoami", nil); err != nil || who != user {
+				t.Fatalf("call after authorizing: %q, %v; want %q", who, err, user)
+			}
+			if status, _ := h.StatusFor(t.Context(), user, "gh"); status.Authorization != hub.AuthAuthorized {
+				t.Errorf("status after the call: %s, want %s", status.Authorization, hub.AuthAuthorized)
 			}
 		})
 	}

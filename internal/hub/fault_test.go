@@ -377,7 +377,7 @@ func TestCircuitBreaker(t *testing.T) {
 	spawns := filepath.Join(t.TempDir(), "spawns")
 	srv := stdioServer("dead", modeExitAtStart)
 	srv.Env[spawnEnv] = spawns
-	h, _ := newHub(t, nil, srv)
+	h, _ := newHub(t, &hub.Options{BreakerCooldown: time.Minute}, srv)
 	c := conn(t, h, "dead")
 	ctx := t.Context()
 
@@ -418,7 +418,7 @@ func TestCircuitBreaker(t *testing.T) {
 			t.Errorf("Session error %q does not say the circuit is open", err)
 		}
 	}
-	if _, err := c.CallTool(ctx, &mcp.CallToolParams{Name: "echo"}); !errors.Is(err, hub.ErrUnavailable) {
+	if _, err := c.CallTool(ctx, hub.Caller{}, &mcp.CallToolParams{Name: "echo"}); !errors.Is(err, hub.ErrUnavailable) {
 		t.Errorf("CallTool with the circuit open: error %v, want ErrUnavailable", err)
 	}
 	if got := countLines(t, spawns); got != n {

@@ -55,19 +55,16 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// Version is reported to upstream servers as the client version. Empty: "dev".
 	Version string
-	// OnChange is called after a server's state or catalog changed. It must
-	// not block. Nil: nothing.
-	OnChange func(server string)
-	// OnResourceUpdated is called for a resources/updated notification.
-	// Nil: nothing.
-	OnResourceUpdated func(server string, p *mcp.ResourceUpdatedNotificationParams)
-	// OnLog receives log messages that no in-flight request caused. Nil: dropped.
-	OnLog func(server string, p *mcp.LoggingMessageParams)
-	// OnUserResourceUpdated and OnUserLog are their counterparts for a
-	// user's own connection to a per-user server: what it sends is for
-	// that user's sessions only. Nil: dropped.
-	OnUserResourceUpdated func(user, server string, p *mcp.ResourceUpdatedNotificationParams)
-	OnUserLog             func(user, server string, p *mcp.LoggingMessageParams)
+	// Observer hears of state and catalog changes, resource updates and
+	// log messages that no request caused (SetObserver replaces it). Nil:
+	// nobody.
+	Observer Observer
+	// BreakerThreshold is how many connect failures in a row open a
+	// binding's circuit breaker, and BreakerCooldown how long it stays open
+	// before one half-open attempt is let through. Zero: the config's
+	// mcpSettings.breaker, else 5 failures and 5 s.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
 	// HTTPTransport carries requests to HTTP servers. Nil: a clone of
 	// http.DefaultTransport.
 	HTTPTransport http.RoundTripper
@@ -140,6 +137,9 @@ type Hub struct {
 	maxConnsPerUser int
 	maxUserConns    int
 	reaperOnce      sync.Once
+	breakerN        int
+	breakerCool     time.Duration
+	observer        atomic.Pointer[Observer]
 	guard           *urlGuard
 	replica         string
 
@@ -194,6 +194,14 @@ func New(cfg *config.Config, opts *Options) *Hub {
 		domains, addrs = cfg.Settings.AllowedDomains, cfg.Settings.AllowedAddresses
 	}
 	h.guard = newURLGuard(domains, addrs)
+	h.breakerN, h.breakerCool = h.opts.BreakerThreshold, h.opts.BreakerCooldown
+	if cfg != nil {
+		h.breakerN = cmpOr(h.breakerN, cfg.Settings.Breaker.Threshold)
+		h.breakerCool = cmpOr(h.breakerCool, cfg.Settings.Breaker.Cooldown)
+	}
+	h.breakerN = cmpOr(h.breakerN, defaultBreakerThreshold)
+	h.breakerCool = cmpOr(h.breakerCool, defaultBreakerCooldown)
+	h.SetObserver(h.opts.Observer)
 	if h.opts.Builtin != nil {
 		h.add(&Conn{name: BuiltinName, builtin: h.opts.Builtin})
 	}
@@ -281,8 +289,8 @@ func (h *Hub) Close() error {
 func (h *Hub) closing() bool { return h.closed.Load() }
 
 func (h *Hub) changed(name string) {
-	if h.opts.OnChange != nil {
-		h.opts.OnChange(name)
+	if o := h.observe(); o != nil {
+		o.Changed(name)
 	}
 }
 
@@ -345,7 +353,7 @@ func (c *Conn) Status() Status {
 	}
 	if c.state == StateFailed && c.cs == nil && c.connecting == nil {
 		st.NextRetry = c.retryAt
-		if c.failures >= breakerThreshold && c.hub.now().Before(c.retryAt) {
+		if c.failures >= c.hub.breakerN && c.hub.now().Before(c.retryAt) {
 			st.LastError += fmt.Sprintf(" (failed %d times in a row: paused until %s)", c.failures, c.retryAt.Format(time.TimeOnly))
 		}
 	}

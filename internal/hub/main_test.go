@@ -27,6 +27,7 @@ import (
 const (
 	modeEnv  = "SWITCHBOARD_HUBTEST_MODE"
 	spawnEnv = "SWITCHBOARD_HUBTEST_SPAWNLOG" // file each child appends a line to when it starts
+	downEnv  = "SWITCHBOARD_HUBTEST_DOWN"     // a file whose existence makes a child exit at start
 )
 
 // Child modes.
@@ -55,6 +56,12 @@ func runChild(mode string) int {
 		if w, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 			fmt.Fprintf(w, "%d\n", os.Getpid())
 			w.Close()
+		}
+	}
+	if f := os.Getenv(downEnv); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			fmt.Fprintln(os.Stderr, "down on purpose")
+			return 1
 		}
 	}
 	switch mode {
@@ -211,14 +218,17 @@ func stdioServer(name, mode string) *config.Server {
 	}
 }
 
-// recorder keeps every status the hub reported through OnChange.
+// recorder keeps every status the hub reported to its observer.
 type recorder struct {
 	mu   sync.Mutex // guards the fields below
 	h    *hub.Hub
 	seen []hub.Status
 }
 
-func (r *recorder) onChange(server string) {
+func (r *recorder) ResourceUpdated(string, string, *mcp.ResourceUpdatedNotificationParams) {}
+func (r *recorder) Log(string, string, *mcp.LoggingMessageParams)                         {}
+
+func (r *recorder) Changed(server string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.h == nil {
@@ -264,7 +274,7 @@ func newHub(t *testing.T, opts *hub.Options, servers ...*config.Server) (*hub.Hu
 	if opts != nil {
 		o = *opts
 	}
-	o.OnChange = rec.onChange
+	o.Observer = rec
 	h := hub.New(&config.Config{Servers: servers}, &o)
 	rec.mu.Lock()
 	rec.h = h
@@ -305,11 +315,27 @@ func waitState(t *testing.T, c *hub.Conn, s hub.State, d time.Duration) hub.Stat
 	return st
 }
 
+// testCaller is how these tests say who calls: the hub takes the caller
+// as a parameter; a test keeps it next to its context for brevity.
+type testCaller struct{}
+
+// withUser returns ctx naming the user the test's calls are made for.
+func withUser(ctx context.Context, user string) context.Context {
+	c := callerOf(ctx)
+	c.User = user
+	return context.WithValue(ctx, testCaller{}, c)
+}
+
+func callerOf(ctx context.Context) hub.Caller {
+	c, _ := ctx.Value(testCaller{}).(hub.Caller)
+	return c
+}
+
 // call calls a tool with a bounded context and returns its text.
 func call(ctx context.Context, c *hub.Conn, tool string, args any) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	res, err := c.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	res, err := c.CallTool(ctx, callerOf(ctx), &mcp.CallToolParams{Name: tool, Arguments: args})
 	if err != nil {
 		return "", err
 	}

@@ -1,102 +1,114 @@
 package hub
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // ErrNoDownstream is returned to an upstream server when it sends a request
 // (sampling, elicitation, roots) that no downstream party can answer.
 var ErrNoDownstream = errors.New("no downstream client is able to answer this request")
 
-// Downstream is the party on whose behalf a request is sent upstream.
-// Server-to-client traffic that an upstream server sends while handling that
-// request (sampling, elicitation, roots, progress, log messages) is delivered
-// to it and to nobody else. The gateway implements it for each downstream MCP
-// session; the agent implements it for a run.
-type Downstream interface {
-	CreateMessage(ctx context.Context, p *mcp.CreateMessageWithToolsParams) (*mcp.CreateMessageWithToolsResult, error)
-	Elicit(ctx context.Context, p *mcp.ElicitParams) (*mcp.ElicitResult, error)
-	ListRoots(ctx context.Context, p *mcp.ListRootsParams) (*mcp.ListRootsResult, error)
-	Log(ctx context.Context, p *mcp.LoggingMessageParams) error
-	Progress(ctx context.Context, p *mcp.ProgressNotificationParams) error
-}
-
-type downstreamKey struct{}
-
-type userKey struct{}
-
 // UserMetaKey is the _meta key under which the hub tells the built-in
 // in-process server who is calling: the caller's context does not cross the
-// in-memory transport. The gateway removes the key from downstream requests,
-// so only the hub sets it.
+// in-memory transport. The hub removes the key from every request it
+// forwards, so only the hub sets it.
 const UserMetaKey = "io.switchboard/user"
-
-// WithUser returns a context whose upstream requests are made for the
-// signed-in user id.
-func WithUser(ctx context.Context, userID string) context.Context {
-	return context.WithValue(ctx, userKey{}, userID)
-}
-
-// UserFrom returns the user id WithUser stored, or "".
-func UserFrom(ctx context.Context) string {
-	u, _ := ctx.Value(userKey{}).(string)
-	return u
-}
-
-// WithDownstream returns a context whose upstream requests are made on behalf
-// of d.
-func WithDownstream(ctx context.Context, d Downstream) context.Context {
-	return context.WithValue(ctx, downstreamKey{}, d)
-}
-
-func downstreamFrom(ctx context.Context) Downstream {
-	d, _ := ctx.Value(downstreamKey{}).(Downstream)
-	return d
-}
 
 // call is one request in flight on an upstream connection.
 type call struct {
 	seq        uint64
 	downstream Downstream // nil when nobody downstream is waiting
 	token      any        // the downstream's progress token, nil if it asked for none
+	upstream   any        // the progress token the upstream server sees; nil: none sent
 	reset      func()     // restarts the call's timeout; progress resets it
 }
 
 // inflight tracks the requests in flight on one upstream session so that
 // server-to-client messages find the downstream party that caused them.
 //
-// A message is routed, in order of preference, by (1) the context the SDK
-// hands to the client handler (multi-round-trip input requests carry the
-// originating call's context), (2) its progress token, (3) the single request
-// in flight on the connection. When several downstream parties have requests
-// in flight on one shared connection and the message carries nothing that
-// identifies its request (stdio and pre-2026 HTTP servers send sampling and
-// log messages without a request id), the most recently started request wins.
+// A message is routed, in order of preference, by (1) its progress token,
+// (2) the single request in flight on the connection. When several
+// downstream parties have requests in flight on one shared connection and
+// the message carries nothing that identifies its request (stdio and
+// pre-2026 HTTP servers send sampling and log messages without a request
+// id), the most recently started request wins.
 type inflight struct {
-	mu    sync.Mutex // guards the fields below
-	next  uint64
-	calls map[uint64]*call
+	mu      sync.Mutex // guards the fields below
+	next    uint64
+	calls   map[uint64]*call
+	byToken map[any]*call // by the upstream's progress token (see tokenKey)
 }
 
-func (f *inflight) add(c *call) (done func()) {
+// add registers c. With token, c gets the progress token the upstream sees:
+// the downstream's own when no other call in flight uses it, else one of
+// the hub's.
+func (f *inflight) add(c *call, token bool) (done func()) {
 	f.mu.Lock()
 	f.next++
 	c.seq = f.next
 	if f.calls == nil {
 		f.calls = make(map[uint64]*call)
+		f.byToken = make(map[any]*call)
 	}
 	f.calls[c.seq] = c
+	if token {
+		c.upstream = tokenKey(c.token)
+		if _, taken := f.byToken[c.upstream]; !sendable(c.upstream) || taken || isHubToken(c.token) {
+			c.upstream = progressPrefix + strconv.FormatUint(c.seq, 10)
+		}
+		f.byToken[tokenKey(c.upstream)] = c
+	}
 	f.mu.Unlock()
 	return func() {
 		f.mu.Lock()
 		delete(f.calls, c.seq)
+		if c.upstream != nil && f.byToken[tokenKey(c.upstream)] == c {
+			delete(f.byToken, tokenKey(c.upstream))
+		}
 		f.mu.Unlock()
 	}
+}
+
+// sendable reports whether the SDK can send tok as a progress token.
+func sendable(tok any) bool {
+	switch tok.(type) {
+	case int64, string:
+		return true
+	}
+	return false
+}
+
+// isHubToken reports whether a downstream token looks like one the hub
+// makes up, which could later collide with one.
+func isHubToken(tok any) bool {
+	s, ok := tok.(string)
+	return ok && strings.HasPrefix(s, progressPrefix)
+}
+
+// tokenKey makes progress tokens comparable however JSON decoded them: a
+// number may arrive as float64 or int64 from the two sides.
+func tokenKey(tok any) any {
+	switch v := tok.(type) {
+	case float64:
+		if v == float64(int64(v)) {
+			return int64(v)
+		}
+	case int:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		return v.String()
+	}
+	return tok
 }
 
 // busy reports whether any request is in flight.
@@ -107,13 +119,12 @@ func (f *inflight) busy() bool {
 }
 
 func (f *inflight) byProgressToken(tok any) *call {
-	seq, ok := progressSeq(tok)
-	if !ok {
+	if tok == nil {
 		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.calls[seq]
+	return f.byToken[tokenKey(tok)]
 }
 
 // latest returns the most recently started call with a downstream party.
@@ -152,10 +163,7 @@ func (f *inflight) downstreams() []Downstream {
 	return out
 }
 
-func (f *inflight) route(ctx context.Context) Downstream {
-	if d := downstreamFrom(ctx); d != nil {
-		return d
-	}
+func (f *inflight) route() Downstream {
 	if c := f.latest(); c != nil {
 		return c.downstream
 	}

@@ -68,3 +68,36 @@ func (c *Conn) lastError() error {
 	defer c.mu.Unlock()
 	return c.lastErr
 }
+
+// Instructions returns the server's serverInstructions as user's binding
+// has them: the configured text, or for serverInstructions: true what the
+// server sent at initialize ("" until it connected). The built-in
+// server's own instructions are always returned; "" for a server
+// configured without serverInstructions.
+func (c *Conn) Instructions(user string) string {
+	own := func() string {
+		b := c
+		if c.template() {
+			if user == "" {
+				return ""
+			}
+			if b = c.existingUserConn(user); b == nil {
+				return ""
+			}
+		}
+		if cat := b.Catalog(); cat != nil && cat.Init != nil {
+			return cat.Init.Instructions
+		}
+		return ""
+	}
+	if c.cfg == nil {
+		return own()
+	}
+	if !c.cfg.ServerInstructions.Enabled {
+		return ""
+	}
+	if t := c.cfg.ServerInstructions.Text; t != "" {
+		return t
+	}
+	return own()
+}

@@ -192,7 +192,7 @@ func authorizeAs(t *testing.T, h *hub.Hub, user, authURL string) {
 // asks the user to open.
 func needsAuth(t *testing.T, c *hub.Conn, user string) string {
 	t.Helper()
-	_, err := call(hub.WithUser(t.Context(), user), c, "whoami", nil)
+	_, err := call(withUser(t.Context(), user), c, "whoami", nil)
 	var ae *hub.AuthorizationError
 	if !errors.As(err, &ae) {
 		t.Fatalf("%s's first call: %v, want an AuthorizationError", user, err)
@@ -219,7 +219,7 @@ func TestUpstreamOAuth(t *testing.T) {
 		t.Errorf("bob completing alice's flow: %v", err)
 	}
 	authorizeAs(t, h, "alice", aliceURL)
-	alice := hub.WithUser(ctx, "alice")
+	alice := withUser(ctx, "alice")
 	if who, err := call(alice, c, "whoami", nil); err != nil || who != "alice" {
 		t.Fatalf("alice's call after authorizing: %q, %v", who, err)
 	}
@@ -241,7 +241,7 @@ func TestUpstreamOAuth(t *testing.T) {
 		t.Errorf("%d refreshes, want 1", n)
 	}
 	// Reconnecting (a restart) uses the stored, rotated token.
-	if err := c.Reinitialize(alice); err != nil {
+	if err := c.Reinitialize(alice, callerOf(alice)); err != nil {
 		t.Fatal(err)
 	}
 	if who, err := call(alice, c, "whoami", nil); err != nil || who != "alice" {
@@ -301,7 +301,7 @@ func TestUpstreamOAuthRefreshAcrossReplicas(t *testing.T) {
 			c1, c2 := conn(t, h1, "gh"), conn(t, h2, "gh")
 			waitFor(t, 10*time.Second, "OAuth to be detected", func() bool { return c1.UserScoped() && c2.UserScoped() })
 			authorizeAs(t, h1, user, needsAuth(t, c1, user))
-			ctx := hub.WithUser(t.Context(), user)
+			ctx := withUser(t.Context(), user)
 			for _, c := range []*hub.Conn{c1, c2} {
 				if who, err := call(ctx, c, "whoami", nil); err != nil || who != user {
 					t.Fatalf("before expiry: %q, %v", who, err)
@@ -409,7 +409,7 @@ func TestUpstreamOAuthCallbackAtAnotherReplica(t *testing.T) {
 		st, _ := h1.StatusFor(ctx, "dave", "gh")
 		return st.Authorization == hub.AuthAuthorized && st.State == hub.StateConnected
 	})
-	dave := hub.WithUser(ctx, "dave")
+	dave := withUser(ctx, "dave")
 	for _, c := range []*hub.Conn{c1, c2} {
 		if who, err := call(dave, c, "whoami", nil); err != nil || who != "dave" {
 			t.Fatalf("dave's call: %q, %v", who, err)
@@ -437,7 +437,7 @@ func TestUpstreamOAuthConfiguredEndpoints(t *testing.T) {
 		t.Fatalf("authorization URL %s: want the configured endpoint and client", authURL)
 	}
 	authorizeAs(t, h, "frank", authURL)
-	frank := hub.WithUser(t.Context(), "frank")
+	frank := withUser(t.Context(), "frank")
 	if who, err := call(frank, c, "whoami", nil); err != nil || who != "frank" {
 		t.Fatalf("frank's call: %q, %v", who, err)
 	}

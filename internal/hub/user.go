@@ -70,14 +70,15 @@ func (c *Conn) ForUser(user string) (*Conn, error) {
 	return u, nil
 }
 
-// ConnFor returns the connection that serves requests made with ctx: for a
-// per-user server the connection of the user WithUser stored in ctx.
-func (h *Hub) ConnFor(ctx context.Context, name string) (*Conn, error) {
+// Binding returns the binding of the server that serves user: for a server
+// that connects per user the user's own (created, not connected, on first
+// use), else the shared one.
+func (h *Hub) Binding(name, user string) (*Conn, error) {
 	c, err := h.Conn(name)
 	if err != nil {
 		return nil, err
 	}
-	return c.ForUser(UserFrom(ctx))
+	return c.ForUser(user)
 }
 
 // userConns returns the users' connections of a per-user server.
@@ -98,27 +99,79 @@ func (c *Conn) existingUserConn(user string) *Conn {
 	return c.users[user]
 }
 
-// Warm starts connecting a user's connection in the background if it has
-// never connected, so that its catalog is there when the user lists tools.
-// It does nothing for a connection that is connected, connecting, waiting
-// for variables or for an authorization (unless that completed at another
-// replica), or for an app-level one.
-func (c *Conn) Warm() {
+// Warm starts connecting a user's binding in the background if it has
+// never connected, so that its catalog is there when the user lists tools,
+// and returns a channel closed when that attempt ends (nil when none
+// runs). It does nothing for a binding that is connected, waiting for
+// variables or for an authorization (unless that completed at another
+// replica), or for a shared one.
+func (c *Conn) Warm() <-chan struct{} {
 	if c.user == "" || c.secondary {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 5*time.Second)
 	c.authorizedElsewhere(ctx)
 	cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cs != nil || c.connecting != nil || c.catalog != nil || c.failures > 0 || c.state != StateDisconnected || c.authState == AuthNeedsAuthorization {
-		return
+	if c.connecting != nil {
+		return c.connecting
+	}
+	if c.cs != nil || c.catalog != nil || c.failures > 0 || c.state != StateDisconnected || c.authState == AuthNeedsAuthorization {
+		return nil
 	}
 	if c.acquireSlotLocked() != nil {
-		return
+		return nil
 	}
 	c.startConnectLocked()
+	return c.connecting
+}
+
+// WarmUser connects, for a user's first session, every binding of a
+// per-user server the user may use (allow; nil: every server) that can
+// connect — none missing variables or waiting for an authorization — and
+// waits until each has connected or failed, each bounded by its server's
+// initTimeout (and by ctx), so that the first tools/list shows them.
+func (h *Hub) WarmUser(ctx context.Context, user string, allow func(server string) bool) {
+	if user == "" {
+		return
+	}
+	type wait struct {
+		ch      <-chan struct{}
+		timeout time.Duration
+	}
+	var waits []wait
+	for _, c := range h.conns {
+		if !c.template() || (allow != nil && !allow(c.name)) {
+			continue
+		}
+		if _, missing, err := h.VariablesFor(ctx, user, c.name); err != nil || len(missing) > 0 {
+			continue
+		}
+		u, err := c.ForUser(user)
+		if err != nil {
+			continue
+		}
+		if ch := u.Warm(); ch != nil {
+			waits = append(waits, wait{ch, c.initTimeout()})
+		}
+	}
+	start := h.now()
+	for _, w := range waits {
+		left := w.timeout - h.now().Sub(start)
+		if left <= 0 {
+			continue
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-w.ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
 }
 
 // connectNow starts connecting a user's connection in the background

@@ -80,8 +80,8 @@ func TestPerUserStdio(t *testing.T) {
 	srv.Env[spawnEnv] = spawns
 	h, _ := newHub(t, &hub.Options{Store: st, UserInfo: userInfo}, srv)
 	c := conn(t, h, "per")
-	alice := hub.WithUser(t.Context(), "alice")
-	bob := hub.WithUser(t.Context(), "bob")
+	alice := withUser(t.Context(), "alice")
+	bob := withUser(t.Context(), "bob")
 
 	if !c.UserScoped() {
 		t.Fatal("server with placeholders is not user-scoped")
@@ -177,7 +177,7 @@ func TestPerUserCoalesceCapsIdle(t *testing.T) {
 	two.Env["SB_USER"] = "{{LIBRECHAT_USER_ID}}"
 	h, _ := newHub(t, &hub.Options{MaxConnsPerUser: 1, MaxUserConns: 2, IdleTimeout: 300 * time.Millisecond}, one, two)
 	c1, c2 := conn(t, h, "one"), conn(t, h, "two")
-	alice := hub.WithUser(t.Context(), "alice")
+	alice := withUser(t.Context(), "alice")
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -276,7 +276,7 @@ func TestPerUserHTTPHeaders(t *testing.T) {
 		if err := h.SetCredentials(ctx, user, "web", vals); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := call(hub.WithUser(ctx, user), c, "echo", map[string]any{"text": user}); err != nil {
+		if _, err := call(withUser(ctx, user), c, "echo", map[string]any{"text": user}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -294,7 +294,7 @@ func TestPerUserHTTPHeaders(t *testing.T) {
 	if err := h.SetCredentials(ctx, "bob", "web", map[string]string{"TOKEN": "x\r\nX-User: alice"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := call(hub.WithUser(ctx, "bob"), c, "echo", map[string]any{"text": "x"}); !errors.Is(err, hub.ErrHeaderValue) {
+	if _, err := call(withUser(ctx, "bob"), c, "echo", map[string]any{"text": "x"}); !errors.Is(err, hub.ErrHeaderValue) {
 		t.Errorf("line break in a header value: %v", err)
 	}
 	if got := rs.headers("X-Token", "X-User", "alice"); !slices.Equal(got, []string{"alice-token"}) {

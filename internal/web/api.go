@@ -164,9 +164,9 @@ func (a *API) reinitialize(w http.ResponseWriter, r *http.Request) {
 	}
 	user := a.user(r)
 	c, _ := a.hub.Conn(name)
-	ctx, cancel := context.WithTimeout(hub.WithUser(r.Context(), user), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 	defer cancel()
-	err := c.Reinitialize(ctx)
+	err := c.Reinitialize(ctx, hub.Caller{User: user})
 	st, serr := a.hub.StatusFor(r.Context(), user, name)
 	if serr != nil {
 		a.writeHubError(w, serr, nil)

@@ -205,13 +205,13 @@ func TestCredentialsAreEachUsersOwn(t *testing.T) {
 	alice := apiClient{t, ts.URL, "key-alice", &bodies}
 	bob := apiClient{t, ts.URL, "key-bob", &bodies}
 	callAs := func(user string) (string, error) {
-		ctx, cancel := context.WithTimeout(hub.WithUser(t.Context(), user), 20*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
-		c, err := h.ConnFor(ctx, "svc")
+		c, err := h.Conn("svc")
 		if err != nil {
 			return "", err
 		}
-		res, err := c.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+		res, err := c.CallTool(ctx, hub.Caller{User: user}, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
 		if err != nil {
 			return "", err
 		}
