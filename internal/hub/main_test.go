@@ -226,7 +226,7 @@ type recorder struct {
 }
 
 func (r *recorder) ResourceUpdated(string, string, *mcp.ResourceUpdatedNotificationParams) {}
-func (r *recorder) Log(string, string, *mcp.LoggingMessageParams)                         {}
+func (r *recorder) Log(string, string, *mcp.LoggingMessageParams)                          {}
 
 func (r *recorder) Changed(server string) {
 	r.mu.Lock()
