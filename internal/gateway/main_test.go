@@ -17,8 +17,18 @@ import (
 // server, serve upstreamServer instead of running the tests.
 const upstreamEnv = "SWITCHBOARD_GWTEST_UPSTREAM"
 
+// downEnv names a file whose existence makes the stdio upstream exit at
+// start, as a server that is down would.
+const downEnv = "SWITCHBOARD_GWTEST_DOWN"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(upstreamEnv) == "1" {
+		if f := os.Getenv(downEnv); f != "" {
+			if _, err := os.Stat(f); err == nil {
+				fmt.Fprintln(os.Stderr, "down on purpose")
+				os.Exit(1)
+			}
+		}
 		srv := newUpstream("alpha", func(s string) { fmt.Fprintln(os.Stderr, s) })
 		if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
 			fmt.Fprintln(os.Stderr, "upstream:", err)
@@ -50,6 +60,7 @@ func newUpstream(name string, note func(string)) *mcp.Server {
 	impl := &mcp.Implementation{Name: "gwtest-" + name, Version: "1.2.3"}
 	var srv *mcp.Server
 	srv = mcp.NewServer(impl, &mcp.ServerOptions{
+		Instructions:       "Instructions of " + name + ".",
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 	})

@@ -88,6 +88,9 @@ func (g *Gateway) newView(key viewKey, init *mcp.InitializeResult) *view {
 	}
 	v.server = mcp.NewServer(impl, opts)
 	v.server.AddReceivingMiddleware(v.setLevelMiddleware)
+	if single == "" {
+		v.server.AddReceivingMiddleware(v.instructionsMiddleware)
+	}
 	return v
 }
 
@@ -536,6 +539,19 @@ func (v *view) downstreamURI(server, uri string) string {
 	return uri
 }
 
+// instructionsMiddleware answers initialize with the aggregated
+// serverInstructions as they are now: servers that connected after the
+// view was made (at start, or a user's per-user servers) sent theirs since.
+func (v *view) instructionsMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := next(ctx, method, req)
+		if ir, ok := res.(*mcp.InitializeResult); ok && err == nil {
+			ir.Instructions = v.g.aggregateInstructions(v.user, v.allow)
+		}
+		return res, err
+	}
+}
+
 // setLevelMiddleware passes logging/setLevel on to the upstream servers; the
 // SDK server records the level for its own filtering as well.
 func (v *view) setLevelMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
@@ -575,7 +591,8 @@ func rpcError(err error) error {
 		return nil
 	}
 	var rpc *jsonrpc.Error
-	if errors.As(err, &rpc) {
+	var ue *hub.UnavailableError
+	if !errors.As(err, &ue) && errors.As(err, &rpc) {
 		return rpc
 	}
 	if errors.Is(err, context.Canceled) {
@@ -589,7 +606,8 @@ func rpcError(err error) error {
 // upstream server through unchanged.
 func (g *Gateway) toolError(ref hub.Ref, err error, lang string) (*mcp.CallToolResult, error) {
 	var rpc *jsonrpc.Error
-	if errors.As(err, &rpc) {
+	var ue *hub.UnavailableError
+	if !errors.As(err, &ue) && errors.As(err, &rpc) {
 		return nil, rpc
 	}
 	if errors.Is(err, context.Canceled) {

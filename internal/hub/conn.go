@@ -760,13 +760,14 @@ func (c *Conn) do(ctx context.Context, caller Caller, params interface {
 		if err != nil {
 			return err
 		}
+		w := c.watchOf(cs)
 		err = c.doOnce(ctx, caller, cs, params, token, fn)
-		if err != nil && attempt == 0 && c.sessionGone(cs) {
+		if err != nil && attempt == 0 && w.gone.Load() {
 			c.log().Info("the server forgot the session; starting a new one", slog.String(attrUser, c.user))
 			c.dropSession(cs, errSessionGone)
 			continue
 		}
-		if err != nil && c.transportBroken(cs) {
+		if err != nil && w.broken.Swap(false) {
 			// The HTTP server did not answer (refused, 5xx): the session
 			// ends as a broken connection would, which counts a failure
 			// and schedules the reconnect.
@@ -833,19 +834,16 @@ func (c *Conn) doOnce(ctx context.Context, caller Caller, cs *mcp.ClientSession,
 	return redactErr(err)
 }
 
-// sessionGone reports whether the server answered 404 to cs's session id.
-func (c *Conn) sessionGone(cs *mcp.ClientSession) bool {
+// watchOf returns what watches cs's HTTP exchanges: whether the server
+// answered 404 to its session id (gone), or failed below MCP (broken: no
+// connection, or a server error status). Other transports are never so.
+func (c *Conn) watchOf(cs *mcp.ClientSession) *sessionWatch {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.cs == cs && c.gone != nil && c.gone.gone.Load()
-}
-
-// transportBroken reports whether an HTTP request of cs failed below MCP:
-// no connection, or a server error status.
-func (c *Conn) transportBroken(cs *mcp.ClientSession) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cs == cs && c.gone != nil && c.gone.broken.Swap(false)
+	if c.cs == cs && c.gone != nil {
+		return c.gone
+	}
+	return &sessionWatch{}
 }
 
 // dropSession ends cs as if the server had closed it, without counting a
