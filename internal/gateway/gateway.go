@@ -238,6 +238,16 @@ func (g *Gateway) sweep(now time.Time) {
 	}
 }
 
+// hasUserLocked reports whether any endpoint of user is left.
+func (g *Gateway) hasUserLocked(user string) bool {
+	for k := range g.handlers {
+		if k.user == user {
+			return true
+		}
+	}
+	return false
+}
+
 // evictLocked drops an endpoint and the views no other endpoint serves.
 func (g *Gateway) evictLocked(k handlerKey) {
 	e := g.handlers[k]
@@ -696,16 +706,23 @@ func (g *Gateway) opened(ctx context.Context, sid, user string, hkey handlerKey)
 // last session goes with it, and its views.
 func (g *Gateway) closed(sid string) {
 	g.mu.Lock()
+	release := ""
 	if o, ok := g.owners[sid]; ok {
 		delete(g.owners, sid)
 		if e := g.handlers[o.hkey]; e != nil {
 			if e.sessions--; e.sessions <= 0 && o.hkey.user != "" {
 				g.evictLocked(o.hkey)
+				if !g.hasUserLocked(o.hkey.user) {
+					release = o.hkey.user
+				}
 			}
 		}
 	}
 	g.mu.Unlock()
 	g.caps.forget(sid)
+	if release != "" {
+		g.hub.ReleaseUser(release)
+	}
 	g.release(sid)
 }
 

@@ -134,8 +134,8 @@ func (v *view) servers() []*hub.Conn {
 // the server.
 func (v *view) catalog(c *hub.Conn) *hub.Catalog {
 	if v.modern {
-		if m := c.Modern(); m != c && m.Connected() {
-			return m.Catalog()
+		if cat := c.ModernCatalog(); cat != nil {
+			return cat
 		}
 	}
 	return c.Catalog()

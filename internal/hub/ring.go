@@ -19,12 +19,17 @@ type ring struct {
 	partial []byte
 }
 
+// newRing returns a ring of size bytes. The buffer is allocated on the
+// first write: most bindings (HTTP ones) never write to theirs.
 func newRing(size int, onLine func(string)) *ring {
-	return &ring{buf: make([]byte, size), size: size, onLine: onLine}
+	return &ring{size: size, onLine: onLine}
 }
 
 func (r *ring) Write(p []byte) (int, error) {
 	r.mu.Lock()
+	if r.buf == nil {
+		r.buf = make([]byte, r.size)
+	}
 	n := len(p)
 	data := p
 	if len(data) > r.size {

@@ -299,6 +299,16 @@ func (c *Conn) modernLink() *Conn {
 	return c.modern
 }
 
+// ModernCatalog returns the catalog of the binding's 2026-07-28 link if
+// that link exists and is connected (it is not made here); nil otherwise.
+func (c *Conn) ModernCatalog() *Catalog {
+	m := c.modernLink()
+	if m == nil || !m.Connected() {
+		return nil
+	}
+	return m.Catalog()
+}
+
 func (c *Conn) reapIfIdle(now time.Time) bool {
 	// The primary link's use counts for its secondary link too. Never hold
 	// both links' locks at once.
@@ -325,4 +335,30 @@ func (c *Conn) reapIfIdle(now time.Time) bool {
 	c.log().Debug("closing idle connection", slog.String(attrUser, c.user))
 	cs.Close()
 	return true
+}
+
+// ReleaseUser forgets user's bindings that hold nothing worth keeping —
+// never connected, no session, no attempt or retry pending, no
+// authorization waiting — so that a user who comes and goes leaves no
+// memory behind; they are made again on next use. The gateway calls it
+// when the user's last session closes.
+func (h *Hub) ReleaseUser(user string) {
+	for _, c := range h.conns {
+		if !c.template() {
+			continue
+		}
+		c.umu.Lock()
+		if u := c.users[user]; u != nil && u.empty() {
+			delete(c.users, user)
+		}
+		c.umu.Unlock()
+	}
+}
+
+// empty reports whether the binding holds no state but its identity.
+func (c *Conn) empty() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs == nil && c.catalog == nil && c.connecting == nil && c.retryTimer == nil && c.modern == nil &&
+		!c.slot && c.oauth == nil && c.authState != AuthNeedsAuthorization && c.authState != AuthAuthorizing && len(c.subs) == 0
 }
