@@ -343,3 +343,39 @@ func startInProcessGateway(tb testing.TB, cfg *config.Config, builtin *mcp.Serve
 	})
 	return &gatewayServer{url: hs.URL, hc: &http.Client{Transport: tr}}
 }
+
+// BenchmarkGatewayRevisions compares a downstream client of each revision
+// through the gateway to an HTTP upstream: a 2026-07-28 client travels over
+// the binding's second link, which speaks 2026-07-28 natively to the
+// upstream; a 2025-11-25 client over the first. (A stdio server has one
+// link, whatever the client's revision.)
+func BenchmarkGatewayRevisions(b *testing.B) {
+	for _, rev := range []string{"2025-11-25", "2026-07-28"} {
+		b.Run(rev, func(b *testing.B) {
+			_, url := startUpstreamHTTP(b)
+			cfg, err := config.Parse("bench.yaml", []byte("mcpServers:\n  echo:\n    type: streamable-http\n    url: "+url+"\n"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := startInProcessGateway(b, cfg, nil)
+			ctx := context.Background()
+			client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+			cs, err := client.Connect(ctx, srv.transport("echo"), &mcp.ClientSessionOptions{ProtocolVersion: rev})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cs.Close()
+			for range 10 {
+				if err := call(ctx, cs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := call(ctx, cs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
