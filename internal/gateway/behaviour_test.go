@@ -211,7 +211,7 @@ func TestPerUserBehavesLikeShared(t *testing.T) {
 				}
 			}
 			for cs, want := range map[*mcp.ClientSession]string{alice: "The up server is unavailable", ko: "up 서버에 지금 연결할 수 없습니다"} {
-				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up__touch", Arguments: map[string]any{}})
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up__touch", Arguments: map[string]any{"tag": "t"}})
 				if err != nil {
 					t.Fatalf("call while down: protocol error %v, want an isError result", err)
 				}
@@ -247,3 +247,60 @@ func (e *behaviourEnv) connectLang(t *testing.T, user, lang string) *mcp.ClientS
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A 2025-11-25 client and a 2026-07-28 client using one stdio server at
+// once are served by one child process per binding: one for the shared
+// server, one per user for a per-user one.
+func TestOneChildPerBinding(t *testing.T) {
+	for _, perUser := range []bool{false, true} {
+		t.Run(map[bool]string{false: "shared", true: "per user"}[perUser], func(t *testing.T) {
+			spawns := filepath.Join(t.TempDir(), "spawns")
+			srv := &config.Server{Name: "up", Type: config.Stdio, Command: os.Args[0], Startup: true,
+				Env: map[string]string{upstreamEnv: "1", spawnEnv: spawns}}
+			if perUser {
+				srv.Args = []string{"--who={{LIBRECHAT_USER_ID}}"}
+			}
+			h := hub.New(&config.Config{Servers: []*config.Server{srv}}, nil)
+			gw := gateway.New(h, &gateway.Options{Verify: testVerify})
+			t.Cleanup(func() {
+				h.Close()
+				gw.Close()
+			})
+			h.Start()
+			ctx, cancel := context.WithTimeout(t.Context(), waitFor)
+			defer cancel()
+			h.WaitConnected(ctx)
+			hs := httptest.NewServer(gw.Handler())
+			t.Cleanup(hs.Close)
+			tr := &http.Transport{}
+			t.Cleanup(tr.CloseIdleConnections)
+			users := []string{"alice", "bob"}
+			for _, user := range users {
+				for _, rev := range []string{"2025-11-25", "2026-07-28"} {
+					client := mcp.NewClient(&mcp.Implementation{Name: "rev-test", Version: "1"}, nil)
+					cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: hs.URL + "/mcp", HTTPClient: &http.Client{Transport: &asUser{user, tr}}},
+						&mcp.ClientSessionOptions{ProtocolVersion: rev})
+					if err != nil {
+						t.Fatalf("%s %s: %v", user, rev, err)
+					}
+					t.Cleanup(func() { cs.Close() })
+					res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up__touch", Arguments: map[string]any{"tag": "t"}})
+					if err != nil || res.IsError {
+						t.Fatalf("%s %s: call: %v %v", user, rev, err, resultText(res))
+					}
+				}
+			}
+			b, err := os.ReadFile(spawns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if perUser {
+				want = len(users)
+			}
+			if got := strings.Count(string(b), "\n"); got != want {
+				t.Errorf("%d child processes started, want %d (one per binding)", got, want)
+			}
+		})
+	}
+}

@@ -21,8 +21,17 @@ const upstreamEnv = "SWITCHBOARD_GWTEST_UPSTREAM"
 // start, as a server that is down would.
 const downEnv = "SWITCHBOARD_GWTEST_DOWN"
 
+// spawnEnv names a file the stdio upstream appends its pid to at start.
+const spawnEnv = "SWITCHBOARD_GWTEST_SPAWNS"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(upstreamEnv) == "1" {
+		if f := os.Getenv(spawnEnv); f != "" {
+			if w, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+				fmt.Fprintln(w, os.Getpid())
+				w.Close()
+			}
+		}
 		if f := os.Getenv(downEnv); f != "" {
 			if _, err := os.Stat(f); err == nil {
 				fmt.Fprintln(os.Stderr, "down on purpose")
