@@ -3,7 +3,6 @@ package hub
 import (
 	"encoding/json"
 	"errors"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,29 +137,6 @@ func (f *inflight) latest() *call {
 		}
 	}
 	return best
-}
-
-// downstreams returns the distinct downstream parties with calls in flight,
-// oldest first.
-func (f *inflight) downstreams() []Downstream {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	cs := make([]*call, 0, len(f.calls))
-	for _, c := range f.calls {
-		if c.downstream != nil {
-			cs = append(cs, c)
-		}
-	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].seq < cs[j].seq })
-	seen := make(map[Downstream]bool)
-	var out []Downstream
-	for _, c := range cs {
-		if !seen[c.downstream] {
-			seen[c.downstream] = true
-			out = append(out, c.downstream)
-		}
-	}
-	return out
 }
 
 func (f *inflight) route() Downstream {
