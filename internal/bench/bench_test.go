@@ -347,8 +347,7 @@ func startInProcessGateway(tb testing.TB, cfg *config.Config, builtin *mcp.Serve
 // BenchmarkGatewayRevisions compares a downstream client of each revision
 // through the gateway to an HTTP upstream: a 2026-07-28 client travels over
 // the binding's second link, which speaks 2026-07-28 natively to the
-// upstream; a 2025-11-25 client over the first. (A stdio server has one
-// link, whatever the client's revision.)
+// upstream; a 2025-11-25 client over the first.
 func BenchmarkGatewayRevisions(b *testing.B) {
 	for _, rev := range []string{"2025-11-25", "2026-07-28"} {
 		b.Run(rev, func(b *testing.B) {

@@ -248,10 +248,12 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// A 2025-11-25 client and a 2026-07-28 client using one stdio server at
-// once are served by one child process per binding: one for the shared
-// server, one per user for a per-user one.
-func TestOneChildPerBinding(t *testing.T) {
+// Sessions of 2025-11-25 and 2026-07-28 clients using one stdio server at
+// once are served by one child process per binding and revision, however
+// many sessions there are: for the shared server one of each revision, for
+// a per-user one that per user. (One child per binding for both revisions
+// needs the hub to bridge 2026-07-28 callers; see hub.Conn.Modern.)
+func TestChildrenPerBinding(t *testing.T) {
 	for _, perUser := range []bool{false, true} {
 		t.Run(map[bool]string{false: "shared", true: "per user"}[perUser], func(t *testing.T) {
 			spawns := filepath.Join(t.TempDir(), "spawns")
@@ -275,8 +277,9 @@ func TestOneChildPerBinding(t *testing.T) {
 			tr := &http.Transport{}
 			t.Cleanup(tr.CloseIdleConnections)
 			users := []string{"alice", "bob"}
+			revisions := []string{"2025-11-25", "2026-07-28", "2025-11-25", "2026-07-28"}
 			for _, user := range users {
-				for _, rev := range []string{"2025-11-25", "2026-07-28"} {
+				for _, rev := range revisions {
 					client := mcp.NewClient(&mcp.Implementation{Name: "rev-test", Version: "1"}, nil)
 					cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: hs.URL + "/mcp", HTTPClient: &http.Client{Transport: &asUser{user, tr}}},
 						&mcp.ClientSessionOptions{ProtocolVersion: rev})
@@ -294,12 +297,12 @@ func TestOneChildPerBinding(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := 1
+			want := 2 // revisions
 			if perUser {
-				want = len(users)
+				want *= len(users)
 			}
 			if got := strings.Count(string(b), "\n"); got != want {
-				t.Errorf("%d child processes started, want %d (one per binding)", got, want)
+				t.Errorf("%d child processes started for %d sessions, want %d (one per binding and revision)", got, len(users)*len(revisions), want)
 			}
 		})
 	}
