@@ -884,14 +884,15 @@ type sessionWatchTransport struct {
 
 func (t *sessionWatchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r)
-	if r.Method != http.MethodPost {
-		return resp, err
-	}
 	switch {
+	case r.Method == http.MethodDelete:
+	case err == nil && resp.StatusCode == http.StatusNotFound && r.Header.Get("Mcp-Session-Id") != "":
+		// Also on the standalone GET stream: its failure ends the SDK's
+		// connection, and a request in flight then fails with it.
+		t.w.gone.Store(true)
+	case r.Method != http.MethodPost:
 	case err != nil && r.Context().Err() == nil, err == nil && resp.StatusCode >= 500:
 		t.w.broken.Store(true)
-	case err == nil && resp.StatusCode == http.StatusNotFound && r.Header.Get("Mcp-Session-Id") != "":
-		t.w.gone.Store(true)
 	}
 	return resp, err
 }
