@@ -768,7 +768,7 @@ func (c *Conn) do(ctx context.Context, caller Caller, params interface {
 		}
 		w := c.watchOf(cs)
 		err = c.doOnce(ctx, caller, cs, params, token, fn)
-		if err != nil && attempt == 0 && w.gone.Load() {
+		if err != nil && attempt < 2 && w.gone.Load() {
 			c.log().Info("the server forgot the session; starting a new one", slog.String(attrUser, c.user))
 			c.dropSession(cs, errSessionGone)
 			continue
