@@ -56,7 +56,12 @@ func TestProgressTokenPassedThrough(t *testing.T) {
 		return textResult(fmt.Sprint(tok)), nil, nil
 	})
 	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-	t.Cleanup(ts.Close)
+	t.Cleanup(func() {
+		ts.Close()
+		for ss := range s.Sessions() {
+			ss.Close()
+		}
+	})
 	h, _ := newHub(t, nil, &config.Server{Name: "p", Type: config.StreamableHTTP, URL: ts.URL, Startup: true})
 	c := conn(t, h, "p")
 
