@@ -773,6 +773,13 @@ func (c *Conn) do(ctx context.Context, caller Caller, params interface {
 			c.dropSession(cs, errSessionGone)
 			continue
 		}
+		var ue *UnavailableError
+		if err != nil && !errors.As(err, &ue) && !errors.Is(err, ErrTimeout) && !c.holds(cs) {
+			// The connection ended under the request (a broken stream,
+			// the process gone): the server is unavailable, not the tool
+			// failing.
+			return &UnavailableError{Server: c.name, Cause: redactErr(err)}
+		}
 		if err != nil && w.broken.Swap(false) {
 			// The HTTP server did not answer (refused, 5xx): the session
 			// ends as a broken connection would, which counts a failure
@@ -838,6 +845,13 @@ func (c *Conn) doOnce(ctx context.Context, caller Caller, cs *mcp.ClientSession,
 		return &UnavailableError{Server: c.name, Cause: errors.New("connection lost during the request")}
 	}
 	return redactErr(err)
+}
+
+// holds reports whether cs is still the link's session.
+func (c *Conn) holds(cs *mcp.ClientSession) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs == cs
 }
 
 // watchOf returns what watches cs's HTTP exchanges: whether the server
