@@ -134,7 +134,8 @@ func (k *kakaoCalendar) do(req *http.Request, token string, out any) error {
 	}
 }
 
-func (k *kakaoCalendar) create(ctx context.Context, userID string, ev *event, _ string) (*ScheduleOutput, error) {
+// kakaoEventJSON is the create/event "event" field for ev.
+func kakaoEventJSON(ev *event) ([]byte, error) {
 	kt := kakaoTime{TimeZone: ev.Zone.String(), AllDay: ev.AllDay}
 	if ev.AllDay {
 		// All-day events are dates: midnight UTC of the first day to
@@ -154,9 +155,17 @@ func (k *kakaoCalendar) create(ctx context.Context, userID string, ev *event, _ 
 			Name string `json:"name,omitempty"`
 		}{ev.Location}
 	}
-	evJSON, err := json.Marshal(ke)
+	b, err := json.Marshal(ke)
 	if err != nil {
 		return nil, fail(err, "the event could not be encoded")
+	}
+	return b, nil
+}
+
+func (k *kakaoCalendar) create(ctx context.Context, userID string, ev *event, _ string) (*ScheduleOutput, error) {
+	evJSON, err := kakaoEventJSON(ev)
+	if err != nil {
+		return nil, err
 	}
 	token, err := k.userToken(ctx, userID)
 	if err != nil {

@@ -150,7 +150,8 @@ func worksTimes(ev *event) (worksTime, worksTime) {
 	return worksTime{DateTime: ev.Start.Format(local), TimeZone: zone}, worksTime{DateTime: ev.End.Format(local), TimeZone: zone}
 }
 
-func (n *naverWorksCalendar) create(ctx context.Context, userID string, ev *event, _ string) (*ScheduleOutput, error) {
+// worksEventJSON is the create request body for ev.
+func worksEventJSON(ev *event) ([]byte, error) {
 	start, end := worksTimes(ev)
 	we := worksEvent{Summary: ev.Summary, Description: ev.Description, Location: ev.Location, Start: start, End: &end}
 	if ev.RRule != "" {
@@ -159,6 +160,14 @@ func (n *naverWorksCalendar) create(ctx context.Context, userID string, ev *even
 	body, err := json.Marshal(map[string]any{"eventComponents": []worksEvent{we}, "sendNotification": false})
 	if err != nil {
 		return nil, fail(err, "the event could not be encoded")
+	}
+	return body, nil
+}
+
+func (n *naverWorksCalendar) create(ctx context.Context, userID string, ev *event, _ string) (*ScheduleOutput, error) {
+	body, err := worksEventJSON(ev)
+	if err != nil {
+		return nil, err
 	}
 	var r struct {
 		EventComponents []worksEvent `json:"eventComponents"`
