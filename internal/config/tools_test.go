@@ -164,3 +164,19 @@ func TestExampleConfigs(t *testing.T) {
 		t.Errorf("aperag.yaml: %+v", c.Tools)
 	}
 }
+
+func TestExplainCalendarProviders(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"tools:\n  calendar:\n    kakao: {}\n", "create_calendar_schedule, list_calendar_schedules: kakao Talk Calendar, with each user's Kakao sign-in and talk_calendar consent (https://kapi.kakao.com, calendar primary; listing covers every own calendar)"},
+		{"tools:\n  calendar:\n    naverworks: {calendarId: team}\n", "create_calendar_schedule, list_calendar_schedules: naverworks, with each user's NAVER WORKS sign-in and calendar scope (https://www.worksapis.com/v1.0, calendar team)"},
+	}
+	for _, tt := range tests {
+		c, err := Parse("t.yaml", []byte(tt.in), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Explain(c); !strings.Contains(got, tt.want) {
+			t.Errorf("Explain lacks %q:\n%s", tt.want, got)
+		}
+	}
+}
