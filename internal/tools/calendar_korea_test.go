@@ -3,10 +3,13 @@ package tools
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -266,6 +269,78 @@ func TestAPICalendarGolden(t *testing.T) {
 					t.Errorf("mismatch (-want +got), run with -update if intended:\n%s", diff)
 				}
 			})
+		}
+	}
+}
+
+func TestAPICalendarErrors(t *testing.T) {
+	tests := []struct {
+		name, provider string
+		status         int
+		body           string
+		want           []string
+	}{
+		{"kakao app not permitted", ProviderKakao, http.StatusForbidden, `{"msg":"App is not permitted","code":-3}`, []string{"추가 기능 신청", "administrator"}},
+		{"kakao consent via required_scopes", ProviderKakao, http.StatusForbidden, `{"msg":"insufficient scopes.","code":-402,"required_scopes":["talk_calendar"]}`, []string{"talk_calendar", "동의"}},
+		{"kakao expired", ProviderKakao, http.StatusUnauthorized, `{"msg":"this access token does not exist","code":-401}`, []string{"expired", "again"}},
+		{"kakao not a talk user", ProviderKakao, http.StatusBadRequest, `{"msg":"not registered","code":-501}`, []string{"Kakao Talk user"}},
+		{"kakao quota in a 400", ProviderKakao, http.StatusBadRequest, `{"msg":"API limit has been exceeded","code":-10}`, []string{"rate limiting"}},
+		{"kakao bad parameter", ProviderKakao, http.StatusBadRequest, `{"msg":"title is too long","code":-2}`, []string{"rejected", "title is too long"}},
+		{"kakao maintenance", ProviderKakao, http.StatusServiceUnavailable, `{"msg":"service check","code":-9798}`, []string{"maintenance"}},
+		{"kakao server error", ProviderKakao, http.StatusInternalServerError, `<html>oops</html>`, []string{"HTTP 500", "try again"}},
+		{"naverworks expired", ProviderNaverWorks, http.StatusUnauthorized, `{"code":"UNAUTHORIZED","description":"Authentication failed"}`, []string{"expired", "NAVER WORKS again"}},
+		{"naverworks scope", ProviderNaverWorks, http.StatusForbidden, `{"code":"FORBIDDEN","description":"Not allowed scope"}`, []string{"scope calendar", "캘린더"}},
+		{"naverworks rate limit", ProviderNaverWorks, http.StatusTooManyRequests, `{"code":"TOO_MANY_REQUESTS","description":"slow down"}`, []string{"rate limiting", "Retry-After: 7"}},
+		{"naverworks default missing", ProviderNaverWorks, http.StatusNotFound, `{"code":"NOT_FOUND","description":"no calendar"}`, []string{"no default calendar"}},
+		{"naverworks server error", ProviderNaverWorks, http.StatusBadGateway, `{"code":"BAD_GATEWAY"}`, []string{"HTTP 502", "BAD_GATEWAY"}},
+		{"naverworks not JSON", ProviderNaverWorks, http.StatusCreated, `<html>created?</html>`, []string{"other than JSON"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "7")
+				w.WriteHeader(tt.status)
+				w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			opts := CalendarOptions{Provider: tt.provider, KakaoBaseURL: srv.URL, NaverWorksBaseURL: srv.URL}
+			c := connect(t, &Options{Calendar: opts, ProviderToken: func(context.Context, string, string) (string, error) { return "tok", nil }})
+			wantError(t, c.call("alice", ToolCreateSchedule, map[string]any{"title": "x", "start": "2026-11-20 10:00"}, nil), tt.want...)
+		})
+	}
+}
+
+// TestKakaoNextLinkStaysOnHost: a next-page link to another host is not
+// followed, so the user's token goes only to Kakao's API.
+func TestKakaoNextLinkStaysOnHost(t *testing.T) {
+	var leaked atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Store(true)
+		}
+		w.Write([]byte(`{"events":[]}`))
+	}))
+	defer other.Close()
+	kakao := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"events":[],"has_next":true,"next":%q}`, other.URL+"/v2/api/calendar/events?offset=1")
+	}))
+	defer kakao.Close()
+	c := connect(t, &Options{
+		Calendar:      CalendarOptions{Provider: ProviderKakao, KakaoBaseURL: kakao.URL, KakaoCalendarID: "primary"},
+		ProviderToken: func(context.Context, string, string) (string, error) { return "tok", nil },
+	})
+	wantError(t, c.call("alice", ToolListSchedules, map[string]any{}, nil), "another host")
+	if leaked.Load() {
+		t.Error("the token was sent to the next link's host")
+	}
+}
+
+func TestAPICalendarUnavailable(t *testing.T) {
+	for _, p := range []string{ProviderKakao, ProviderNaverWorks} {
+		got := Unavailable(&Options{Calendar: CalendarOptions{Provider: p}})
+		if !strings.Contains(got[ToolCreateSchedule], "signed in") || !strings.Contains(got[ToolListSchedules], "signed in") {
+			t.Errorf("%s without ProviderToken: %v", p, got)
 		}
 	}
 }
