@@ -177,6 +177,12 @@ func explainTools(p func(string, ...any), t *Tools) {
 			def = redactURL(c.CalDAV.URL)
 		}
 		p("  create_calendar_schedule, list_calendar_schedules: caldav, with each user's credentials (default server: %s)", def)
+	case ProviderKakao:
+		p("  create_calendar_schedule, list_calendar_schedules: kakao Talk Calendar, with each user's Kakao sign-in and talk_calendar consent (%s, calendar %s)",
+			redactURL(orDefault(c.Kakao.BaseURL, "https://kapi.kakao.com")), orDefault(c.Kakao.CalendarID, "primary; listing covers every own calendar"))
+	case ProviderNaverWorks:
+		p("  create_calendar_schedule, list_calendar_schedules: naverworks, with each user's NAVER WORKS sign-in and calendar scope (%s, calendar %s)",
+			redactURL(orDefault(c.NaverWorks.BaseURL, "https://www.worksapis.com/v1.0")), orDefault(c.NaverWorks.CalendarID, "the user's default"))
 	default:
 		p("  create_calendar_schedule: off (tools.calendar is not configured)")
 	}

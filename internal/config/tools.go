@@ -27,6 +27,10 @@ const (
 	ProviderNaver   = "naver"
 	ProviderSearXNG = "searxng"
 	ProviderCalDAV  = "caldav"
+	// ProviderKakao is Kakao Talk Calendar (tools.calendar only).
+	ProviderKakao = "kakao"
+	// ProviderNaverWorks is the NAVER WORKS calendar (tools.calendar only).
+	ProviderNaverWorks = "naverworks"
 )
 
 // WebSearch is tools.webSearch.
@@ -64,11 +68,25 @@ type WebRead struct {
 
 // Calendar is tools.calendar.
 type Calendar struct {
-	// Provider is "naver" or "caldav"; "" = no calendar tools. When left
-	// out it is inferred from the one provider block present.
-	Provider string
-	Naver    NaverCalendar // naver: baseURL, calendarId
-	CalDAV   CalDAV        // caldav: url
+	// Provider is "naver", "caldav", "kakao" or "naverworks"; "" = no
+	// calendar tools. When left out it is inferred from the one provider
+	// block present.
+	Provider   string
+	Naver      NaverCalendar // naver: baseURL, calendarId
+	CalDAV     CalDAV        // caldav: url
+	Kakao      APICalendar   // kakao: baseURL, calendarId
+	NaverWorks APICalendar   // naverworks: baseURL, calendarId
+}
+
+// APICalendar is tools.calendar.kakao or tools.calendar.naverworks.
+type APICalendar struct {
+	// BaseURL is the API root; "" = https://kapi.kakao.com (kakao) or
+	// https://www.worksapis.com/v1.0 (naverworks).
+	BaseURL string
+	// CalendarID is the calendar events go to and are listed from; "" =
+	// each user's default calendar ("primary" at Kakao, the default
+	// calendar at NAVER WORKS).
+	CalendarID string
 }
 
 // NaverCalendar is tools.calendar.naver.
@@ -125,8 +143,9 @@ var (
 	naverSearchKeys   = []string{"clientId", "clientSecret", "baseURL"}
 	searxngKeys       = []string{"url"}
 	webReadKeys       = []string{"enabled", "maxBytes", "timeout", "maxURLs", "maxConcurrent", "maxChars"}
-	calendarKeys      = []string{"provider", "naver", "caldav"}
+	calendarKeys      = []string{"provider", "naver", "caldav", "kakao", "naverworks"}
 	naverCalendarKeys = []string{"baseURL", "calendarId"}
+	apiCalendarKeys   = []string{"baseURL", "calendarId"}
 	caldavKeys        = []string{"url"}
 	httpToolKeys      = []string{"name", "title", "description", "method", "url", "query", "headers", "body", "inputSchema", "outputSchema", "resultPointer", "auth", "timeout"}
 	httpAuthKeys      = []string{"mode", "env"}
@@ -339,7 +358,7 @@ func (d *decoder) calendar(sf field) Calendar {
 		switch f.key {
 		case "provider":
 			providerN = f.value
-			c.Provider = d.provider(f.value, "tools.calendar.provider", []string{ProviderNaver, ProviderCalDAV})
+			c.Provider = d.provider(f.value, "tools.calendar.provider", []string{ProviderNaver, ProviderCalDAV, ProviderKakao, ProviderNaverWorks})
 		case "naver":
 			present[ProviderNaver] = true
 			sub, _ := d.mapping(f.value, "tools.calendar.naver")
@@ -365,12 +384,34 @@ func (d *decoder) calendar(sf field) Calendar {
 					d.unknownKey(g, "tools.calendar.caldav", caldavKeys)
 				}
 			}
+		case ProviderKakao:
+			present[ProviderKakao] = true
+			c.Kakao = d.apiCalendar(f.value, "tools.calendar.kakao")
+		case ProviderNaverWorks:
+			present[ProviderNaverWorks] = true
+			c.NaverWorks = d.apiCalendar(f.value, "tools.calendar.naverworks")
 		default:
 			d.unknownKey(f, "tools.calendar", calendarKeys)
 		}
 	}
 	if providerN == nil {
-		c.Provider = d.soleProvider(sf.keyN, "tools.calendar", present, ProviderNaver, ProviderCalDAV)
+		c.Provider = d.soleProvider(sf.keyN, "tools.calendar", present, ProviderNaver, ProviderCalDAV, ProviderKakao, ProviderNaverWorks)
+	}
+	return c
+}
+
+func (d *decoder) apiCalendar(n ast.Node, what string) APICalendar {
+	var c APICalendar
+	sub, _ := d.mapping(n, what)
+	for _, g := range sub {
+		switch g.key {
+		case "baseURL":
+			c.BaseURL = d.urlField(g.value, what+".baseURL")
+		case "calendarId":
+			c.CalendarID, _ = d.str(g.value, what+".calendarId")
+		default:
+			d.unknownKey(g, what, apiCalendarKeys)
+		}
 	}
 	return c
 }
@@ -677,14 +718,25 @@ func (d *decoder) anyValue(n ast.Node, what string, expand bool) (any, bool) {
 // soleProvider infers the provider of a section without a provider key
 // from the one provider block present in it (a, b); both present is an
 // error at at.
-func (d *decoder) soleProvider(at ast.Node, where string, present map[string]bool, a, b string) string {
-	switch {
-	case present[a] && present[b]:
-		d.errorf(at, "%s: both %s and %s are set; choose one with provider: %s or provider: %s", where, a, b, a, b)
-	case present[a]:
-		return a
-	case present[b]:
-		return b
+func (d *decoder) soleProvider(at ast.Node, where string, present map[string]bool, names ...string) string {
+	var set []string
+	for _, n := range names {
+		if present[n] {
+			set = append(set, n)
+		}
 	}
+	switch len(set) {
+	case 0:
+		return ""
+	case 1:
+		return set[0]
+	}
+	choices := make([]string, len(set))
+	for i, n := range set {
+		choices[i] = "provider: " + n
+	}
+	d.errorf(at, "%s: both %s and %s are set; choose one with %s or %s", where,
+		strings.Join(set[:len(set)-1], ", "), set[len(set)-1],
+		strings.Join(choices[:len(choices)-1], ", "), choices[len(choices)-1])
 	return ""
 }

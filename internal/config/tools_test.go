@@ -90,6 +90,11 @@ func TestToolsSectionErrors(t *testing.T) {
 		{"maxURLs", "tools:\n  webRead: {maxURLs: 50}\n", `t.yaml:2:22: tools.webRead.maxURLs must be from 1 to 20, got 50`},
 		{"timeout", "tools:\n  webRead: {timeout: fast}\n", `t.yaml:2:22: tools.webRead.timeout must be a positive duration such as "15s" or a number of milliseconds, got "fast"`},
 		{"calendar both", "tools:\n  calendar:\n    naver: {}\n    caldav: {}\n", `t.yaml:2:3: tools.calendar: both naver and caldav are set; choose one with provider: naver or provider: caldav`},
+		{"calendar kakao and naverworks", "tools:\n  calendar:\n    kakao: {}\n    naverworks: {}\n", `t.yaml:2:3: tools.calendar: both kakao and naverworks are set; choose one with provider: kakao or provider: naverworks`},
+		{"calendar three", "tools:\n  calendar:\n    naver: {}\n    kakao: {}\n    naverworks: {}\n", `t.yaml:2:3: tools.calendar: both naver, kakao and naverworks are set; choose one with provider: naver, provider: kakao or provider: naverworks`},
+		{"calendar provider typo", "tools:\n  calendar: {provider: kakaoo}\n", `t.yaml:2:24: tools.calendar.provider: unknown provider "kakaoo"; did you mean "kakao"?`},
+		{"kakao key typo", "tools:\n  calendar:\n    kakao: {calendarID: x}\n", `t.yaml:3:13: unknown key "calendarID" in tools.calendar.kakao; did you mean "calendarId"?`},
+		{"naverworks url", "tools:\n  calendar:\n    naverworks: {baseURL: \"127.0.0.1:8888\"}\n", `t.yaml:3:27: tools.calendar.naverworks.baseURL: invalid URL: first path segment in URL cannot contain colon`},
 		{"tool missing url", "tools:\n  httpTools:\n    - name: x\n      description: d\n", `t.yaml:3:7: tools.httpTools[0]: url is required`},
 		{"placeholder typo", "tools:\n  httpTools:\n    - name: x\n      description: d\n      url: \"https://a.example/{{colection_id}}\"\n      inputSchema: {properties: {collection_id: {type: string}}}\n",
 			`t.yaml:5:12: tools.httpTools[0].url: {{colection_id}} is not a property of inputSchema; did you mean {{collection_id}}?`},
@@ -121,6 +126,32 @@ func TestToolsSectionErrors(t *testing.T) {
 	}
 }
 
+func TestCalendarProviders(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     Calendar
+	}{
+		{"kakao inferred", "tools:\n  calendar:\n    kakao: {}\n", Calendar{Provider: "kakao"}},
+		{"kakao explicit", "tools:\n  calendar:\n    provider: kakao\n    kakao: {baseURL: \"http://127.0.0.1:9/\", calendarId: user_abc}\n",
+			Calendar{Provider: "kakao", Kakao: APICalendar{BaseURL: "http://127.0.0.1:9/", CalendarID: "user_abc"}}},
+		{"naverworks inferred", "tools:\n  calendar:\n    naverworks: {calendarId: c-1}\n", Calendar{Provider: "naverworks", NaverWorks: APICalendar{CalendarID: "c-1"}}},
+		{"naverworks bare", "tools:\n  calendar: {provider: naverworks}\n", Calendar{Provider: "naverworks"}},
+		{"provider picks one of two", "tools:\n  calendar:\n    provider: kakao\n    kakao: {}\n    naverworks: {calendarId: c}\n",
+			Calendar{Provider: "kakao", NaverWorks: APICalendar{CalendarID: "c"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tt.in), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.Tools.Calendar); diff != "" {
+				t.Errorf("calendar (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestExampleConfigs(t *testing.T) {
 	env := func(k string) (string, bool) {
 		return map[string]string{"APERAG_API_KEY": "k"}[k], k == "APERAG_API_KEY"
@@ -131,5 +162,21 @@ func TestExampleConfigs(t *testing.T) {
 	}
 	if len(c.Tools.HTTPTools) != 4 || !c.Tools.WebRead.Disabled {
 		t.Errorf("aperag.yaml: %+v", c.Tools)
+	}
+}
+
+func TestExplainCalendarProviders(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"tools:\n  calendar:\n    kakao: {}\n", "create_calendar_schedule, list_calendar_schedules: kakao Talk Calendar, with each user's Kakao sign-in and talk_calendar consent (https://kapi.kakao.com, calendar primary; listing covers every own calendar)"},
+		{"tools:\n  calendar:\n    naverworks: {calendarId: team}\n", "create_calendar_schedule, list_calendar_schedules: naverworks, with each user's NAVER WORKS sign-in and calendar scope (https://www.worksapis.com/v1.0, calendar team)"},
+	}
+	for _, tt := range tests {
+		c, err := Parse("t.yaml", []byte(tt.in), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Explain(c); !strings.Contains(got, tt.want) {
+			t.Errorf("Explain lacks %q:\n%s", tt.want, got)
+		}
 	}
 }

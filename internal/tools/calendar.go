@@ -17,7 +17,9 @@ import (
 // list_calendar_schedules.
 type CalendarOptions struct {
 	// Provider is "naver" (NAVER Calendar with the user's NAVER login
-	// token; needs Options.ProviderToken) or "caldav" (any CalDAV server with
+	// token; needs Options.ProviderToken), "kakao" (Kakao Talk Calendar with
+	// the user's Kakao Login token), "naverworks" (the NAVER WORKS calendar
+	// with the user's NAVER WORKS token) or "caldav" (any CalDAV server with
 	// per-user URL and credentials; needs Options.UserCredential). Empty:
 	// the calendar tools are not listed.
 	Provider string
@@ -31,6 +33,18 @@ type CalendarOptions struct {
 	// calendar is discovered, RFC 6764 / RFC 4791). Empty: each user must
 	// set CALDAV_URL.
 	CalDAVURL string
+	// KakaoBaseURL is Kakao's API root. Empty: https://kapi.kakao.com.
+	KakaoBaseURL string
+	// KakaoCalendarID is the Talk Calendar events go to and are listed
+	// from. Empty: events go to "primary" (each user's default calendar)
+	// and are listed from all of the user's own calendars.
+	KakaoCalendarID string
+	// NaverWorksBaseURL is the NAVER WORKS API root. Empty:
+	// https://www.worksapis.com/v1.0.
+	NaverWorksBaseURL string
+	// NaverWorksCalendarID is the calendar used. Empty: each user's
+	// default calendar.
+	NaverWorksCalendarID string
 }
 
 // calendarProvider creates events in a user's calendar.
@@ -54,9 +68,9 @@ type scheduleInput struct {
 
 // ScheduleOutput is create_calendar_schedule's structured result.
 type ScheduleOutput struct {
-	ID         string `json:"id" jsonschema:"the created event's id (its iCalendar UID)"`
+	ID         string `json:"id" jsonschema:"the created event's id (its iCalendar UID, or the id the provider assigned)"`
 	CalendarID string `json:"calendarId,omitempty" jsonschema:"calendar the event was written to"`
-	Provider   string `json:"provider" jsonschema:"naver or caldav"`
+	Provider   string `json:"provider" jsonschema:"naver, caldav, kakao or naverworks"`
 	Title      string `json:"title" jsonschema:"event title"`
 	Start      string `json:"start" jsonschema:"start (RFC 3339, or YYYY-MM-DD for all-day events)"`
 	End        string `json:"end" jsonschema:"end (RFC 3339, or the last day YYYY-MM-DD for all-day events)"`
@@ -96,19 +110,29 @@ func newCalendarProvider(o Options) (calendarProvider, string) {
 	c := o.Calendar
 	switch c.Provider {
 	case "":
-		return nil, "tools.calendar is not configured (provider naver or caldav)"
+		return nil, "tools.calendar is not configured (provider naver, caldav, kakao or naverworks)"
 	case "naver":
 		if o.ProviderToken == nil {
 			return nil, "the NAVER calendar needs users signed in with NAVER, and sign-in is not wired to the built-in tools"
 		}
 		return &naverCalendar{base: orDefault(c.NaverBaseURL, naverOpenAPI), calendarID: orDefault(c.NaverCalendarID, "defaultCalendarId"), client: o.HTTPClient, token: o.ProviderToken}, ""
+	case ProviderKakao:
+		if o.ProviderToken == nil {
+			return nil, "the Kakao Talk Calendar needs users signed in with Kakao, and sign-in is not wired to the built-in tools"
+		}
+		return &kakaoCalendar{base: orDefault(c.KakaoBaseURL, kakaoAPI), calendarID: c.KakaoCalendarID, client: o.HTTPClient, token: o.ProviderToken}, ""
+	case ProviderNaverWorks:
+		if o.ProviderToken == nil {
+			return nil, "the NAVER WORKS calendar needs users signed in with NAVER WORKS, and sign-in is not wired to the built-in tools"
+		}
+		return &naverWorksCalendar{base: orDefault(c.NaverWorksBaseURL, naverWorksAPI), calendarID: c.NaverWorksCalendarID, client: o.HTTPClient, token: o.ProviderToken}, ""
 	case "caldav":
 		if o.UserCredential == nil {
 			return nil, "the CalDAV calendar needs per-user credentials (CALDAV_URL, CALDAV_USERNAME, CALDAV_PASSWORD), and user credentials are not wired to the built-in tools"
 		}
 		return &calDAV{defaultURL: c.CalDAVURL, cred: o.UserCredential, allowedDomains: o.AllowedDomains, allowedAddresses: o.AllowedAddresses}, ""
 	default:
-		return nil, fmt.Sprintf("unknown calendar provider %q (want naver or caldav)", c.Provider)
+		return nil, fmt.Sprintf("unknown calendar provider %q (want naver, caldav, kakao or naverworks)", c.Provider)
 	}
 }
 
@@ -127,7 +151,8 @@ func addCalendar(b *builder, o Options) {
 		return
 	}
 	if o.Calendar.Provider == "naver" {
-		// NAVER Calendar keeps events in Korean time.
+		// NAVER Calendar keeps events in Korean time. (Kakao and NAVER
+		// WORKS take a time zone with each event.)
 		loc, _ = time.LoadLocation("Asia/Seoul")
 	}
 	provider := o.Calendar.Provider

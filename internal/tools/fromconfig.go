@@ -27,10 +27,14 @@ func OptionsFromConfig(c *config.Config) *Options {
 			MaxChars:      t.WebRead.MaxChars,
 		},
 		Calendar: CalendarOptions{
-			Provider:        t.Calendar.Provider,
-			NaverBaseURL:    t.Calendar.Naver.BaseURL,
-			NaverCalendarID: t.Calendar.Naver.CalendarID,
-			CalDAVURL:       t.Calendar.CalDAV.URL,
+			Provider:             t.Calendar.Provider,
+			NaverBaseURL:         t.Calendar.Naver.BaseURL,
+			NaverCalendarID:      t.Calendar.Naver.CalendarID,
+			CalDAVURL:            t.Calendar.CalDAV.URL,
+			KakaoBaseURL:         t.Calendar.Kakao.BaseURL,
+			KakaoCalendarID:      t.Calendar.Kakao.CalendarID,
+			NaverWorksBaseURL:    t.Calendar.NaverWorks.BaseURL,
+			NaverWorksCalendarID: t.Calendar.NaverWorks.CalendarID,
 		},
 	}
 	for _, h := range t.HTTPTools {

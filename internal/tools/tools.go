@@ -39,7 +39,11 @@ const UserMetaKey = "io.switchboard/user"
 var ErrNotAuthorized = errors.New("not authorized")
 
 // Provider names passed to Options.ProviderToken.
-const ProviderNaver = "naver"
+const (
+	ProviderNaver      = "naver"
+	ProviderKakao      = "kakao"
+	ProviderNaverWorks = "naverworks"
+)
 
 // Names of the per-user credentials the CalDAV provider asks
 // Options.UserCredential for.
