@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"syscall"
 
 	"sync"
 	"sync/atomic"
@@ -841,7 +843,10 @@ func (c *Conn) doOnce(ctx context.Context, caller Caller, cs *mcp.ClientSession,
 		}()
 		return fmt.Errorf("%s: %w after %s without progress (cancellation sent)", c.name, ErrTimeout, timeout)
 	}
-	if err != nil && (errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, io.EOF)) {
+	// A stdio child that died a moment ago shows as a failed write to its
+	// stdin (EPIPE, or the pipe already closed) before the link notices.
+	if err != nil && (errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed)) {
 		return &UnavailableError{Server: c.name, Cause: errors.New("connection lost during the request")}
 	}
 	return redactErr(err)
