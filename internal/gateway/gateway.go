@@ -154,7 +154,9 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 	return g
 }
 
-// Close stops the gateway's background work.
+// Close stops the gateway's background work and closes the downstream
+// sessions still open, whose connections would otherwise keep their
+// goroutines until the idle timeout.
 func (g *Gateway) Close() {
 	select {
 	case <-g.stop:
@@ -162,6 +164,11 @@ func (g *Gateway) Close() {
 		close(g.stop)
 	}
 	<-g.done
+	for _, v := range g.allViews() {
+		for ss := range v.server.Sessions() {
+			ss.Close()
+		}
+	}
 }
 
 func (g *Gateway) syncLoop() {
