@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -17,8 +16,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
+	"github.com/emersion/go-webdav"
 	"github.com/emersion/go-webdav/caldav"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-mcp/switchboard/internal/tools/toolstest"
 )
 
 // Fuzz targets for what the built-in tools read from the outside: web pages,
@@ -486,10 +488,9 @@ func FuzzFoldLine(f *testing.F) {
 	})
 }
 
-// calDAVCapture runs go-webdav's CalDAV server (the memCalDAV backend of
-// caldav_test.go) in-process and records its answers.
+// calDAVCapture forwards to go-webdav's CalDAV server (toolstest.NewCalDAV)
+// and records its answers, or answers with a fuzzed body.
 type calDAVCapture struct {
-	h    http.Handler
 	mu   sync.Mutex // guards the fields below
 	last map[string]string
 	fuzz map[string]string // method -> body to answer instead, with 207
@@ -500,24 +501,46 @@ func (c *calDAVCapture) RoundTrip(r *http.Request) (*http.Response, error) {
 	body, fuzzed := c.fuzz[r.Method]
 	c.mu.Unlock()
 	if fuzzed {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
+		if r.Body != nil {
+			io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+		}
 		return &http.Response{StatusCode: http.StatusMultiStatus, Header: http.Header{"Content-Type": {"application/xml; charset=utf-8"}},
 			Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 	}
-	rec := httptest.NewRecorder()
-	c.h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxUser{}, "alice")))
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
-	c.last[r.Method] = rec.Body.String()
+	c.last[r.Method] = string(b)
 	c.mu.Unlock()
-	return rec.Result(), nil
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
 }
 
 // FuzzCalDAV feeds the multistatus XML of a CalDAV server's PROPFIND
 // (calendar discovery) and REPORT (calendar-query) answers, seeded with what
 // go-webdav's own server answers for a calendar holding testdata events.
 func FuzzCalDAV(f *testing.F) {
-	b := &memCalDAV{objects: map[string]map[string]*ical.Calendar{"alice": {}}}
+	srv, _ := toolstest.NewCalDAV(f, map[string]string{"alice": "pw-a"}, fixedNow)
+	capture := &calDAVCapture{last: map[string]string{}, fuzz: map[string]string{}}
+	calPath := "/dav/alice/calendars/default/"
+	newSession := func() *session {
+		hc := &http.Client{Transport: capture}
+		sc := &statusClient{c: webdav.HTTPClientWithBasicAuth(hc, "alice", "pw-a")}
+		client, err := caldav.NewClient(sc, srv.URL+calPath)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return &session{client: client, status: sc, http: hc}
+	}
+	s := newSession()
 	for _, name := range []string{"meeting.ics", "all-day.ics", "utc-weekly.ics"} {
 		data, err := os.ReadFile("testdata/" + name)
 		if err != nil {
@@ -527,18 +550,9 @@ func FuzzCalDAV(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		b.objects["alice"]["/dav/alice/calendars/default/"+name] = cal
-	}
-	capture := &calDAVCapture{h: &caldav.Handler{Backend: b, Prefix: "/dav"}, last: map[string]string{}, fuzz: map[string]string{}}
-	const calURL = "https://dav.example/dav/alice/calendars/default/"
-	newSession := func() *session {
-		hc := &http.Client{Transport: capture}
-		sc := &statusClient{c: hc}
-		client, err := caldav.NewClient(sc, calURL)
-		if err != nil {
+		if _, err := s.client.PutCalendarObject(context.Background(), calPath+name, cal); err != nil {
 			f.Fatal(err)
 		}
-		return &session{client: client, status: sc, http: hc}
 	}
 	seoul, _ := time.LoadLocation("Asia/Seoul")
 	from, to := time.Date(2026, 1, 1, 0, 0, 0, 0, seoul), time.Date(2027, 12, 31, 0, 0, 0, 0, seoul)
@@ -562,9 +576,8 @@ func FuzzCalDAV(f *testing.F) {
 		}
 		return items, nil
 	}
-	s := newSession()
 	var err error
-	if s.calendar, err = s.findCalendar(context.Background(), "/dav/alice/calendars/default/"); err != nil {
+	if s.calendar, err = s.findCalendar(context.Background(), calPath); err != nil {
 		f.Fatal(err)
 	}
 	items, err := list(s)
@@ -580,7 +593,7 @@ func FuzzCalDAV(f *testing.F) {
 		capture.fuzz = map[string]string{"PROPFIND": propfind, "REPORT": report}
 		capture.mu.Unlock()
 		s := newSession()
-		cal, err := s.findCalendar(context.Background(), "/dav/alice/calendars/default/")
+		cal, err := s.findCalendar(context.Background(), calPath)
 		if err != nil {
 			return
 		}
