@@ -86,6 +86,12 @@ while IFS=$'\t' read -r pkg name; do
     "${parallel[@]}" "$pkg" >"$log" 2>&1 || rc=$?
   execs=$(grep -o 'execs: [0-9]*' "$log" | tail -n 1 | awk '{print $2}')
   result=ok
+  if ((rc != 0)) && grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
+    # The Go fuzzing engine sometimes reports its own deadline expiring
+    # while a worker is still busy (no input failed, nothing written).
+    result="ok (engine deadline)"
+    rc=0
+  fi
   if ((rc != 0)); then
     result=FAIL
     failed=$((failed + 1))
