@@ -187,7 +187,9 @@ func New(h *hub.Hub, opts *Options) *Gateway {
 
 var _ hub.Observer = (*Gateway)(nil)
 
-// Close stops the gateway's background work.
+// Close stops the gateway's background work and closes the downstream
+// sessions still open, whose connections would otherwise keep their
+// goroutines until the idle timeout.
 func (g *Gateway) Close() {
 	select {
 	case <-g.stop:
@@ -195,6 +197,11 @@ func (g *Gateway) Close() {
 		close(g.stop)
 	}
 	<-g.done
+	for _, v := range g.allViews() {
+		for ss := range v.server.Sessions() {
+			ss.Close()
+		}
+	}
 }
 
 func (g *Gateway) syncLoop() {

@@ -180,15 +180,20 @@ func (s *anthropicStream) step() ([]Event, bool, error) {
 	ev := s.sdk.Current()
 	switch ev.Type {
 	case "message_start":
-		s.usage.Input = int(ev.Message.Usage.InputTokens)
-		s.usage.Output = int(ev.Message.Usage.OutputTokens)
+		s.usage.Input = int(max(ev.Message.Usage.InputTokens, 0))
+		s.usage.Output = int(max(ev.Message.Usage.OutputTokens, 0))
 	case "content_block_start":
 		switch ev.ContentBlock.Type {
 		case "tool_use":
 			i := s.calls
 			s.calls++
 			s.byBlock[ev.Index] = i
-			return []Event{{Kind: ToolCallStart, Index: i, ID: ev.ContentBlock.ID, Name: ev.ContentBlock.Name}}, true, nil
+			id := ev.ContentBlock.ID
+			if id == "" {
+				// The tool_result must name the call: never send it back empty.
+				id = fmt.Sprintf("toolu_%d", i)
+			}
+			return []Event{{Kind: ToolCallStart, Index: i, ID: id, Name: ev.ContentBlock.Name}}, true, nil
 		case "text":
 			if ev.ContentBlock.Text != "" {
 				return []Event{{Kind: TextDelta, Text: ev.ContentBlock.Text}}, true, nil
@@ -211,6 +216,9 @@ func (s *anthropicStream) step() ([]Event, bool, error) {
 		}
 	case "content_block_stop":
 		if i, ok := s.byBlock[ev.Index]; ok {
+			// Forgotten, so that a repeated stop or a late delta cannot
+			// touch the ended call.
+			delete(s.byBlock, ev.Index)
 			return []Event{{Kind: ToolCallEnd, Index: i}}, true, nil
 		}
 	case "message_delta":

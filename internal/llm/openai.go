@@ -202,7 +202,7 @@ func (s *openAIStream) step() ([]Event, bool, error) {
 	chunk := s.sdk.Current()
 	var evs []Event
 	if chunk.JSON.Usage.Valid() && (chunk.Usage.PromptTokens != 0 || chunk.Usage.CompletionTokens != 0) {
-		s.usage = &Usage{Input: int(chunk.Usage.PromptTokens), Output: int(chunk.Usage.CompletionTokens)}
+		s.usage = &Usage{Input: int(max(chunk.Usage.PromptTokens, 0)), Output: int(max(chunk.Usage.CompletionTokens, 0))}
 	}
 	for _, ch := range chunk.Choices {
 		if ch.Index != 0 {
@@ -219,6 +219,11 @@ func (s *openAIStream) step() ([]Event, bool, error) {
 			evs = append(evs, Event{Kind: TextDelta, Text: d.Refusal})
 		}
 		for _, tc := range d.ToolCalls {
+			if s.ended {
+				// Fragments after finish_reason would reach calls
+				// already ended (and perhaps already run): dropped.
+				break
+			}
 			i, ok := s.byWire[tc.Index]
 			if !ok {
 				i = s.calls

@@ -499,8 +499,10 @@ func resolvePointer(v any, p string) (any, error) {
 			}
 			v = next
 		case []any:
+			// RFC 6901 §4: an index is 0 or digits without a leading zero
+			// (Atoi alone would take "+1" and "-0").
 			i, err := strconv.Atoi(t)
-			if err != nil || i < 0 || i >= len(x) || (len(t) > 1 && t[0] == '0') {
+			if err != nil || !isArrayIndex(t) || i >= len(x) {
 				return nil, fmt.Errorf("no element %q in a list of %d", t, len(x))
 			}
 			v = x[i]
@@ -509,4 +511,16 @@ func resolvePointer(v any, p string) (any, error) {
 		}
 	}
 	return v, nil
+}
+
+func isArrayIndex(t string) bool {
+	if t == "" || (len(t) > 1 && t[0] == '0') {
+		return false
+	}
+	for _, c := range t {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -129,6 +129,11 @@ func foldLine(l string) string {
 		for cut > 0 && !utf8RuneStart(l[cut]) {
 			cut--
 		}
+		if cut == 0 {
+			// Not UTF-8 (no rune starts in reach): cut anywhere rather
+			// than loop forever.
+			cut = max
+		}
 		if !first {
 			b.WriteByte(' ')
 		}

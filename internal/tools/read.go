@@ -394,7 +394,13 @@ func htmlToMarkdown(body []byte, pageURL *url.URL) (title, md string, err error)
 	if title == "" {
 		title = documentTitle(body)
 	}
-	md, err = htmltomarkdown.ConvertString(content, converter.WithDomain(pageURL.Scheme+"://"+pageURL.Host))
+	cdoc, err := html.Parse(strings.NewReader(content))
+	if err != nil {
+		return "", "", fmt.Errorf("parse HTML: %w", err)
+	}
+	dropUnsafeURLs(cdoc)
+	mdb, err := htmltomarkdown.ConvertNode(cdoc, converter.WithDomain(pageURL.Scheme+"://"+pageURL.Host))
+	md = string(mdb)
 	if err != nil {
 		return "", "", fmt.Errorf("convert to Markdown: %w", err)
 	}
@@ -403,6 +409,33 @@ func htmlToMarkdown(body []byte, pageURL *url.URL) (title, md string, err error)
 		md = "# " + title + "\n\n" + md
 	}
 	return title, md, nil
+}
+
+// safeSchemes are the URL schemes a link or image keeps in web_read's
+// Markdown (plus relative URLs): a page's javascript: or data: URL would
+// otherwise reach whatever renders the model's Markdown.
+var safeSchemes = map[string]bool{"": true, "http": true, "https": true, "mailto": true, "tel": true}
+
+// dropUnsafeURLs removes href and src attributes with other schemes, and
+// those that do not parse (browsers strip the control characters and
+// spaces that make url.Parse fail, so such a URL may still be javascript:).
+func dropUnsafeURLs(n *html.Node) {
+	if n.Type == html.ElementNode {
+		kept := n.Attr[:0]
+		for _, a := range n.Attr {
+			if a.Namespace == "" && (a.Key == "href" || a.Key == "src") {
+				u, err := url.Parse(strings.TrimSpace(a.Val))
+				if err != nil || !safeSchemes[strings.ToLower(u.Scheme)] {
+					continue
+				}
+			}
+			kept = append(kept, a)
+		}
+		n.Attr = kept
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		dropUnsafeURLs(c)
+	}
 }
 
 func documentTitle(body []byte) string {

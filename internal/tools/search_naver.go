@@ -91,6 +91,9 @@ func (n *NaverSearch) Search(ctx context.Context, q SearchQuery) (*SearchOutput,
 	}
 	out := &SearchOutput{Query: q.Query, Kind: q.Kind, Provider: "naver", TotalResults: r.Total, Results: make([]SearchItem, 0, len(r.Items))}
 	for i, it := range r.Items {
+		if i == q.Display {
+			break // more than asked for: NAVER's own cap is display
+		}
 		link := it.Link
 		if it.OriginalLink != "" {
 			link = it.OriginalLink

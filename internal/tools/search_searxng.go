@@ -48,6 +48,7 @@ func (x *SearXNG) Search(ctx context.Context, q SearchQuery) (*SearchOutput, err
 	skip := (q.Start - 1) % searxngPageSize
 	seen := map[string]bool{}
 	// A bounded number of pages: display is at most 100.
+pages:
 	for range 12 {
 		r, err := x.page(ctx, q.Query, category, page)
 		if err != nil {
@@ -78,12 +79,13 @@ func (x *SearXNG) Search(ctx context.Context, q SearchQuery) (*SearchOutput, err
 			}
 			out.Results = append(out.Results, item)
 			if len(out.Results) == q.Display {
-				return out, nil
+				break pages
 			}
 		}
 		skip = 0
 		page++
 	}
+	// Never fewer than returned (also when number_of_results is missing).
 	if out.TotalResults < int64(len(out.Results)) {
 		out.TotalResults = int64(len(out.Results))
 	}

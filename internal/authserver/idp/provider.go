@@ -254,13 +254,18 @@ func (p *provider) token(ctx context.Context, form url.Values) (*Token, error) {
 	if secs, err := fields.seconds("expires_in"); err != nil {
 		return nil, fmt.Errorf("%s: token endpoint: %w", p.name, err)
 	} else if secs > 0 {
-		tok.Expiry = time.Now().Add(time.Duration(secs) * time.Second)
+		// Capped: a lifetime beyond time.Duration's range (292 years) would
+		// wrap around into the past.
+		tok.Expiry = time.Now().Add(time.Duration(min(secs, maxLifetime)) * time.Second)
 	}
 	if s, ok := fields["scope"]; ok {
 		tok.Scopes = splitScopes(s)
 	}
 	return tok, nil
 }
+
+// maxLifetime caps a token's expires_in, in seconds (ten years).
+const maxLifetime = 10 * 365 * 24 * 60 * 60
 
 // tokenFields is a token response flattened to strings: JSON strings and
 // numbers both arrive as their text, so expires_in may be 3600 or "3600".

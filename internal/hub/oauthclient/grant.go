@@ -438,15 +438,32 @@ func (c *Client) tokenRequest(ctx context.Context, d *discovery, id *identity, f
 	return t, nil
 }
 
+// maxExpiresIn caps a token lifetime: a larger expires_in (some servers
+// send "never" as a huge number) would overflow time.Duration and put the
+// expiry in the past.
+const maxExpiresIn = 10 * 365 * 24 * 60 * 60
+
+// expiresIn reads expires_in in seconds, a JSON number or a string;
+// 0 when absent, not positive or unreadable.
 func expiresIn(v any) int64 {
+	var n float64
 	switch x := v.(type) {
 	case float64:
-		return int64(x)
+		n = x
 	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		if err != nil {
+			return 0
+		}
+		n = f
 	}
-	return 0
+	switch {
+	case !(n >= 1): // also NaN
+		return 0
+	case n > maxExpiresIn:
+		return maxExpiresIn
+	}
+	return int64(n)
 }
 
 // maxTokenResponse bounds a token endpoint response.
