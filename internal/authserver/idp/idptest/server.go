@@ -478,6 +478,14 @@ func (s *Server) handleToken(f tokenFlavor) http.HandlerFunc {
 		}
 		addScope := func(scope string) {
 			if f.kakao {
+				// Kakao reports the consent items granted; without a scope
+				// parameter those are the app's (here nickname and e-mail).
+				if scope == "" {
+					scope = "account_email,profile_nickname"
+					if f.kakaoOIDC {
+						scope += ",openid"
+					}
+				}
 				scope = strings.Join(scopeFields(scope, true), " ")
 			}
 			switch f.scope {
