@@ -53,7 +53,9 @@ func TestKoreanProviderTokens(t *testing.T) {
 		{UserID: "u-out", Email: "eve@other.example", LastName: "Doe", FirstName: "Eve", DomainID: 20000002},
 	}})
 	var provs []idp.Provider
-	for _, c := range []idp.Config{kakao.Config(), works.Config()} {
+	worksCfg := works.Config()
+	worksCfg.Name = "works" // asked for by type
+	for _, c := range []idp.Config{kakao.Config(), worksCfg} {
 		p, err := idp.New(context.Background(), c, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -62,16 +64,16 @@ func TestKoreanProviderTokens(t *testing.T) {
 	}
 	ctx := t.Context()
 	for _, tc := range []struct {
-		provider, subject, hint string
-		fake                    *idptest.Server
-		api                     string // a user API that takes the token
+		provider, ask, subject string // config name, the name the tools ask by
+		fake                   *idptest.Server
+		api                    string // a user API that takes the token
 	}{
-		{"kakao", "3141592653", "", kakao.Server, kakao.URL() + "/v2/user/me"},
-		{"naverworks", idptest.DefaultNaverWorksUser().UserID, "", works.Server, works.URL() + "/v1.0/users/me"},
+		{"kakao", "kakao", "3141592653", kakao.Server, kakao.URL() + "/v2/user/me"},
+		{"works", "naverworks", idptest.DefaultNaverWorksUser().UserID, works.Server, works.URL() + "/v1.0/users/me"},
 	} {
 		t.Run(tc.provider, func(t *testing.T) {
 			e := newEnv(t, func(o *Options) { o.Providers = provs }) // its own clock
-			if resp, page := e.signInWith(t, tc.provider, tc.hint, "en"); resp.StatusCode >= 400 {
+			if resp, page := e.signInWith(t, tc.provider, "", "en"); resp.StatusCode >= 400 {
 				t.Fatalf("sign-in: %d %s", resp.StatusCode, page)
 			}
 			ident, err := e.st.IdentityBySubject(ctx, tc.provider, tc.subject)
@@ -88,12 +90,12 @@ func TestKoreanProviderTokens(t *testing.T) {
 				resp.Body.Close()
 				return resp.StatusCode == http.StatusOK
 			}
-			first, err := e.srv.ProviderToken(ctx, ident.UserID, tc.provider)
+			first, err := e.srv.ProviderToken(ctx, ident.UserID, tc.ask)
 			if err != nil || !works(first.AccessToken) {
 				t.Fatalf("ProviderToken after sign-in: %v, %v", first, err)
 			}
 			e.clock.Advance(2 * time.Hour) // past the token's expiry, as the server sees it
-			next, err := e.srv.ProviderToken(ctx, ident.UserID, tc.provider)
+			next, err := e.srv.ProviderToken(ctx, ident.UserID, tc.ask)
 			if err != nil || next.AccessToken == first.AccessToken || !works(next.AccessToken) || tc.fake.Refreshes() != 1 {
 				t.Fatalf("ProviderToken after expiry: %v, %v; %d refreshes, want a new working token from 1", next, err, tc.fake.Refreshes())
 			}
@@ -111,12 +113,12 @@ func TestKoreanProviderTokens(t *testing.T) {
 		{"ko-KR,ko;q=0.9", "이 NAVER WORKS 계정이 속한 조직은 여기에 로그인할 수 없습니다"},
 		{"en", "Your NAVER WORKS account belongs to an organization that may not sign in here"},
 	} {
-		resp, page := e.signInWith(t, "naverworks", "u-out", tc.lang)
+		resp, page := e.signInWith(t, "works", "u-out", tc.lang)
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, tc.want) {
 			t.Errorf("refused sign-in (%s): %d %s", tc.lang, resp.StatusCode, page)
 		}
 	}
-	if _, err := e.st.IdentityBySubject(ctx, "naverworks", "u-out"); err == nil {
+	if _, err := e.st.IdentityBySubject(ctx, "works", "u-out"); err == nil {
 		t.Error("the refused user was linked")
 	}
 }
@@ -168,5 +170,30 @@ func TestAdminRules(t *testing.T) {
 				t.Errorf("SetupLink: %v; want ErrUsersExist %v", err, tc.admin)
 			}
 		})
+	}
+}
+
+// Asking by type works only when one provider has the type.
+func TestProviderTokenByTypeAmbiguous(t *testing.T) {
+	var provs []idp.Provider
+	for _, name := range []string{"kakao-a", "kakao-b"} {
+		c := idptest.NewKakao(t, nil).Config()
+		c.Name = name
+		p, err := idp.New(context.Background(), c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		provs = append(provs, p)
+	}
+	e := newEnv(t, func(o *Options) { o.Providers = provs })
+	u := e.user("alice")
+	if err := e.st.SaveProviderToken(t.Context(), &store.ProviderToken{UserID: u.ID, Provider: "kakao-b", AccessToken: "at", UpdatedAt: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.ProviderToken(t.Context(), u.ID, "kakao"); err == nil || !strings.Contains(err.Error(), "not configured") {
+		t.Errorf("by an ambiguous type: %v, want not configured", err)
+	}
+	if tok, err := e.srv.ProviderToken(t.Context(), u.ID, "kakao-b"); err != nil || tok.AccessToken != "at" {
+		t.Errorf("by name: %v, %v", tok, err)
 	}
 }

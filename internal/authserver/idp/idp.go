@@ -21,6 +21,7 @@ import (
 // Provider is an external identity provider users sign in with.
 type Provider interface {
 	Name() string        // config name, e.g. "naver", "google", "github", "corp"
+	Type() string        // Config.Type, e.g. "naver", "kakao", "naverworks", "oidc"
 	DisplayName() string // e.g. "NAVER", "Google", "GitHub"
 	// AuthCodeURL returns where to send the browser. pkceChallenge is the
 	// S256 challenge of a verifier the caller keeps (ignored by providers
@@ -93,10 +94,13 @@ type Error struct {
 	Provider string // Config.Name
 	// Endpoint is "authorization response", "token endpoint",
 	// "profile endpoint" or "userinfo endpoint".
-	Endpoint    string
-	StatusCode  int    // HTTP status; 0 for the authorization response
-	Code        string // OAuth error code or NAVER resultcode, e.g. "invalid_grant", "024"
-	Description string
+	Endpoint   string
+	StatusCode int    // HTTP status; 0 for the authorization response
+	Code       string // OAuth error code or NAVER resultcode, e.g. "invalid_grant", "024"
+	// ProviderCode is the provider's own code next to the OAuth one, e.g.
+	// Kakao's error_code "KOE320"; "" for most providers.
+	ProviderCode string
+	Description  string
 }
 
 func (e *Error) Error() string {
@@ -104,6 +108,9 @@ func (e *Error) Error() string {
 	b.WriteString(e.Provider + ": " + e.Endpoint)
 	if e.Code != "" {
 		b.WriteString(": " + e.Code)
+	}
+	if e.ProviderCode != "" {
+		b.WriteString(" (" + e.ProviderCode + ")")
 	}
 	if e.Description != "" {
 		b.WriteString(": " + e.Description)
@@ -193,6 +200,7 @@ func New(ctx context.Context, cfg Config, httpClient *http.Client) (Provider, er
 	if err != nil {
 		return nil, fmt.Errorf("identity provider %q: %w", cfg.Name, err)
 	}
+	p.typ = cfg.Type
 	return p, nil
 }
 

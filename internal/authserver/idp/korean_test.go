@@ -20,18 +20,19 @@ func TestKakaoTokenErrors(t *testing.T) {
 		cfg      func(f *idptest.Kakao) idp.Config
 		twice    bool
 		wantCode string
+		wantKOE  string
 	}{
-		{"code used twice", func(f *idptest.Kakao) idp.Config { return f.Config() }, true, "invalid_grant KOE320"},
+		{"code used twice", func(f *idptest.Kakao) idp.Config { return f.Config() }, true, "invalid_grant", "KOE320"},
 		{"wrong client secret", func(f *idptest.Kakao) idp.Config {
 			c := f.Config()
 			c.ClientSecret = "not-the-secret"
 			return c
-		}, false, "invalid_client KOE010"},
+		}, false, "invalid_client", "KOE010"},
 		{"client secret missing", func(f *idptest.Kakao) idp.Config {
 			c := f.ClassicConfig()
 			c.ClientSecret = ""
 			return c
-		}, false, "invalid_client KOE010"},
+		}, false, "invalid_client", "KOE010"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := idptest.NewKakao(t, &idptest.KakaoOptions{ClientSecret: "kakao-secret"})
@@ -45,8 +46,11 @@ func TestKakaoTokenErrors(t *testing.T) {
 				_, _, err = l.exchange(t, p)
 			}
 			var e *idp.Error
-			if !errors.As(err, &e) || e.Code != tc.wantCode || e.Endpoint != "token endpoint" {
-				t.Fatalf("err = %v, want a token endpoint error %s", err, tc.wantCode)
+			if !errors.As(err, &e) || e.Code != tc.wantCode || e.ProviderCode != tc.wantKOE || e.Endpoint != "token endpoint" {
+				t.Fatalf("err = %v, want a token endpoint error %s (%s)", err, tc.wantCode, tc.wantKOE)
+			}
+			if !strings.Contains(err.Error(), tc.wantCode+" ("+tc.wantKOE+")") {
+				t.Errorf("error text %q does not name both codes", err)
 			}
 			if msg := err.Error(); strings.Contains(msg, l.params.Get("code")) || strings.Contains(msg, "kakao-secret") {
 				t.Errorf("error text %q repeats the code or the secret", msg)

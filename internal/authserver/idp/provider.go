@@ -19,7 +19,7 @@ import (
 // provider is the one implementation of Provider; the per-type constructors
 // (naver.go, google.go, github.go, oidc.go) set its knobs.
 type provider struct {
-	name, displayName      string
+	typ, name, displayName string
 	client                 *http.Client
 	clientID, clientSecret string
 	scopes                 []string
@@ -68,6 +68,7 @@ var _ Provider = (*provider)(nil)
 
 func (p *provider) Name() string        { return p.name }
 func (p *provider) DisplayName() string { return p.displayName }
+func (p *provider) Type() string        { return p.typ }
 
 func (p *provider) AuthCodeURL(state, nonce, pkceChallenge, redirectURI string) string {
 	v := url.Values{"response_type": {"code"}, "client_id": {p.clientID}}
@@ -250,16 +251,14 @@ func (p *provider) token(ctx context.Context, form url.Values) (*Token, error) {
 	failed := resp.StatusCode < 200 || resp.StatusCode > 299
 	if code := fields.get("error"); failed || code != "" {
 		// Some providers (NAVER classic, GitHub) answer errors with 200.
-		// Kakao adds its own code (KOE320) next to the OAuth one.
-		if kc := fields.get("error_code"); kc != "" {
-			code = strings.TrimSpace(code + " " + kc)
-		}
 		return nil, &Error{
-			Provider:    p.name,
-			Endpoint:    "token endpoint",
-			StatusCode:  resp.StatusCode,
-			Code:        sanitize(code, p.clientSecret),
-			Description: sanitize(fields.get("error_description"), p.clientSecret, form.Get("code"), form.Get("refresh_token")),
+			Provider:   p.name,
+			Endpoint:   "token endpoint",
+			StatusCode: resp.StatusCode,
+			Code:       sanitize(code, p.clientSecret),
+			// Kakao adds its own code (KOE320) next to the OAuth one.
+			ProviderCode: sanitize(fields.get("error_code"), p.clientSecret),
+			Description:  sanitize(fields.get("error_description"), p.clientSecret, form.Get("code"), form.Get("refresh_token")),
 		}
 	}
 	if perr != nil {
