@@ -1,7 +1,9 @@
 // Package idptest provides fakes of the identity providers idp talks to —
-// NAVER (login, profile, calendar, search), Google, GitHub and a generic
-// OpenID Connect issuer — as httptest servers speaking the real wire formats
-// of shared/WIRE.md, quirks included. Tests of any package may import it.
+// NAVER (login, profile, calendar, search), Kakao Login (OIDC and REST),
+// NAVER WORKS, Google, GitHub and a generic OpenID Connect issuer — as
+// httptest servers speaking the real wire formats of shared/WIRE.md, quirks
+// included. The Kakao and NAVER WORKS formats, which WIRE.md does not
+// cover, are written down at the top of kakao.go and naverworks.go. Tests of any package may import it.
 //
 // Every fake auto-approves: its authorize endpoint redirects straight back to
 // redirect_uri with a code for the default user, or for the user named by a
