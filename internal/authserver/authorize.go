@@ -598,7 +598,7 @@ func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request) 
 	if errors.Is(err, idp.ErrDomainNotAllowed) {
 		// Shown to the person, not sent to the client: they can act on it.
 		s.log.Info("provider sign-in refused: domain not allowed", slogString(logKeyProvider, prov.Name()), errAttr(err))
-		s.errorPage(w, r, http.StatusForbidden, fmt.Sprintf(msg(pageLang(r), "domain_refused"), prov.DisplayName()))
+		s.errorPage(w, r, http.StatusForbidden, fmt.Sprintf(msg(pageLang(r), "org_refused"), prov.DisplayName()))
 		return
 	}
 	if err != nil {
