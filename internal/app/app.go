@@ -300,7 +300,7 @@ func (a *App) Start(ctx context.Context, wait time.Duration) {
 		a.cancel = cancel
 		go sweep(sctx, a.st.store, a.logger)
 		if link, err := a.as.SetupLink(ctx); err == nil && link != "" {
-			a.logger.Warn("no users yet: open this one-time link to create the admin account", slog.String("url", link))
+			a.logger.Warn("no admin yet: open this one-time link to create the admin account", slog.String("url", link))
 		} else if err != nil && !errors.Is(err, authserver.ErrUsersExist) {
 			a.logger.Warn("setup link", slog.String("error", err.Error()))
 		}

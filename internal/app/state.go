@@ -107,6 +107,7 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st *state, base stri
 			Type: p.Type, Name: p.Name, DisplayName: p.DisplayName, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
 			Scopes: p.Scopes, Issuer: p.Issuer, Classic: p.Classic, AuthURL: p.AuthURL, TokenURL: p.TokenURL,
 			UserInfoURL: p.UserInfoURL, JWKSURL: p.JWKSURL, RevokeURL: p.RevokeURL, ProfileURL: p.ProfileURL,
+			Domains: p.Domains,
 		}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: identity provider %s: %w", p.Pos, p.Name, err)
@@ -127,10 +128,19 @@ func newAuthServer(ctx context.Context, cfg *config.Config, st *state, base stri
 			}
 			return out
 		},
+		Admins:         adminRules(cfg.Auth.Admins),
 		Limiter:        st.limiter,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         logger,
 	})
+}
+
+func adminRules(admins []config.Admin) []authserver.AdminRule {
+	var out []authserver.AdminRule
+	for _, a := range admins {
+		out = append(out, authserver.AdminRule{Email: a.Email, Provider: a.Provider, Subject: a.Subject})
+	}
+	return out
 }
 
 // shared is what the replicas share through Redis, over one client.

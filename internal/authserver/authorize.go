@@ -595,6 +595,12 @@ func (s *Server) handleProviderCallback(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	ident, tok, err := prov.Exchange(ctx, q, up.Verifier, up.Nonce, s.callbackURL(prov))
+	if errors.Is(err, idp.ErrDomainNotAllowed) {
+		// Shown to the person, not sent to the client: they can act on it.
+		s.log.Info("provider sign-in refused: domain not allowed", slogString(logKeyProvider, prov.Name()), errAttr(err))
+		s.errorPage(w, r, http.StatusForbidden, fmt.Sprintf(msg(pageLang(r), "org_refused"), prov.DisplayName()))
+		return
+	}
 	if err != nil {
 		s.log.Warn("provider sign-in failed", slogString(logKeyProvider, prov.Name()), errAttr(err))
 		s.redirectError(w, r, p.RedirectURI, p.State, authzError{"access_denied", "sign-in at " + prov.DisplayName() + " failed"})
@@ -651,12 +657,16 @@ func (s *Server) linkUser(ctx context.Context, provider string, id *idp.Identity
 			if u.Username == "" {
 				s.nameUser(ctx, u, id)
 			}
+			s.applyAdminRules(ctx, u, provider, id)
 			return u, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 		u := &store.User{Name: id.Name, Role: store.RoleUser}
+		if s.isConfiguredAdmin(provider, id) {
+			u.Role = store.RoleAdmin
+		}
 		if id.EmailVerified {
 			u.Email = id.Email
 		}
@@ -679,6 +689,44 @@ func (s *Server) linkUser(ctx context.Context, provider string, id *idp.Identity
 		s.st.UpdateUser(ctx, u)
 	}
 	return nil, errors.New("identity link kept conflicting")
+}
+
+// AdminRule is one auth.admins entry: users with this vouched-for e-mail
+// address, or this provider's subject, are admins.
+type AdminRule struct {
+	Email             string
+	Provider, Subject string
+}
+
+// isConfiguredAdmin reports whether an auth.admins rule names the
+// identity. An address counts only when the provider vouches for it.
+func (s *Server) isConfiguredAdmin(provider string, id *idp.Identity) bool {
+	for _, a := range s.admins {
+		switch {
+		case a.Provider != "" && a.Provider == provider && a.Subject == id.Subject:
+			return true
+		case a.Email != "" && id.EmailVerified && strings.EqualFold(a.Email, id.Email):
+			return true
+		}
+	}
+	return false
+}
+
+// applyAdminRules makes an existing user an admin when auth.admins names
+// them; it never demotes (an admin made with the command line stays one).
+func (s *Server) applyAdminRules(ctx context.Context, u *store.User, provider string, id *idp.Identity) {
+	if u.Role == store.RoleAdmin || !s.isConfiguredAdmin(provider, id) {
+		return
+	}
+	v := *u
+	v.Role = store.RoleAdmin
+	if err := s.st.UpdateUser(ctx, &v); err != nil {
+		s.log.Warn("making a user admin (auth.admins)", slogString(logKeyUser, u.ID), errAttr(err))
+		return
+	}
+	*u = v
+	s.cache.drop("user:" + u.ID)
+	s.log.Info("user made admin by auth.admins", slogString(logKeyProvider, provider), slogString(logKeyUser, u.ID))
 }
 
 // maxUsernameTries bounds the suffixes tried before a random one.

@@ -77,6 +77,9 @@ type Options struct {
 	// the client (server.trustedProxies), for the limits above. Nil: none;
 	// the client is the peer of the connection.
 	TrustedProxies []netip.Prefix
+	// Admins (auth.admins) make the users they match admins when they sign
+	// in with a provider. Nil: none.
+	Admins []AdminRule
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
@@ -107,6 +110,7 @@ type Server struct {
 	cache          *ttlCache // user and family-revocation lookups of Protect
 	cimdFailures   *ttlCache // Client ID Metadata Document URLs that failed lately
 	dummyHash      string    // compared against for unknown usernames
+	admins         []AdminRule
 
 	mu          sync.Mutex // guards the fields below
 	apiKeyTouch map[string]time.Time
@@ -150,6 +154,7 @@ func New(ctx context.Context, o *Options) (*Server, error) {
 		cache:          newTTLCache(5 * time.Second),
 		cimdFailures:   newTTLCache(cimdNegativeTTL),
 		apiKeyTouch:    map[string]time.Time{},
+		admins:         o.Admins,
 	}
 	for _, p := range o.Providers {
 		if _, dup := s.providers[p.Name()]; dup {

@@ -25,11 +25,16 @@ const (
 // it shortly before it expires. One refresh runs at a time across all
 // replicas (a store lock); the others wait for its result, so that
 // providers that rotate refresh tokens never see a stale one.
+//
+// provider is a provider's config name or, when no provider has that name,
+// its type ("kakao", "naverworks", "naver") if exactly one provider has
+// that type: the calendar tools ask by type, whatever the entry is called.
 func (s *Server) ProviderToken(ctx context.Context, userID, provider string) (*idp.Token, error) {
-	prov, ok := s.providers[provider]
+	prov, ok := s.providerNamed(provider)
 	if !ok {
 		return nil, fmt.Errorf("provider %q is not configured", provider)
 	}
+	provider = prov.Name()
 	t, err := s.st.ProviderToken(ctx, userID, provider)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrProviderLoginRequired
@@ -108,6 +113,24 @@ func (s *Server) ProviderToken(ctx context.Context, userID, provider string) (*i
 		return nil, err
 	}
 	return toIDPToken(saved), nil
+}
+
+// providerNamed finds a provider by config name, else the only one of
+// that type.
+func (s *Server) providerNamed(name string) (idp.Provider, bool) {
+	if p, ok := s.providers[name]; ok {
+		return p, true
+	}
+	var found idp.Provider
+	for _, p := range s.provOrder {
+		if p.Type() == name {
+			if found != nil {
+				return nil, false // ambiguous: ask by name
+			}
+			found = p
+		}
+	}
+	return found, found != nil
 }
 
 func fresh(t *store.ProviderToken, now time.Time) bool {

@@ -112,17 +112,34 @@ const (
 	setupTTL  = 24 * time.Hour
 )
 
-// ErrUsersExist: the setup link is only for a store without users.
-var ErrUsersExist = errors.New("setup link: users exist already")
+// ErrUsersExist: the setup link is only for a store without an admin.
+var ErrUsersExist = errors.New("setup link: an admin exists already")
+
+// hasAdmin reports whether any enabled admin exists. Users who signed in
+// with an identity provider before an admin existed do not count, so
+// their sign-in leaves the setup link valid.
+func (s *Server) hasAdmin(ctx context.Context) (bool, error) {
+	users, err := s.st.ListUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if u.Role == store.RoleAdmin && !u.Disabled {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
 // SetupLink returns a one-time URL that creates the first admin account.
-// It fails with ErrUsersExist once any user exists.
+// It fails with ErrUsersExist once an admin exists; users from identity
+// providers who are not admins do not end it.
 func (s *Server) SetupLink(ctx context.Context) (string, error) {
-	n, err := s.st.CountUsers(ctx)
+	admin, err := s.hasAdmin(ctx)
 	if err != nil {
 		return "", err
 	}
-	if n > 0 {
+	if admin {
 		return "", ErrUsersExist
 	}
 	tok := randomToken()
@@ -164,8 +181,8 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	retry := func(m string) {
 		s.renderPage(w, r, http.StatusBadRequest, &pageData{Page: "setup", CSRF: tok, Username: username, Error: m})
 	}
-	if n, err := s.st.CountUsers(ctx); err != nil || n > 0 {
-		s.errorPage(w, r, http.StatusConflict, "An account exists already; the setup link is no longer valid.")
+	if admin, err := s.hasAdmin(ctx); err != nil || admin {
+		s.errorPage(w, r, http.StatusConflict, "An admin account exists already; the setup link is no longer valid.")
 		return
 	}
 	if len([]rune(password)) < minPassword {

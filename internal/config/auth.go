@@ -46,6 +46,17 @@ type Auth struct {
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	Providers       []*Provider // in file order
+	// Admins are the users made admins when they sign in: e-mail
+	// addresses (matched when the provider vouches for the address) or
+	// provider:subject (the provider's config name and its user id).
+	Admins []Admin
+}
+
+// Admin is one auth.admins entry: Email, or Provider and Subject.
+type Admin struct {
+	Email             string
+	Provider, Subject string
+	Pos               Position
 }
 
 // Provider is one identity provider users sign in with.
@@ -58,7 +69,8 @@ type Provider struct {
 	ClientSecret string
 	Scopes       []string
 	Issuer       string
-	Classic      bool // naver: classic OAuth 2.0 endpoints
+	Classic      bool     // naver: classic OAuth 2.0 endpoints; kakao: oidc: false
+	Domains      []string // naverworks: domain ids or mail domains allowed
 	AuthURL      string
 	TokenURL     string
 	UserInfoURL  string
@@ -105,12 +117,12 @@ var (
 	storeKeys    = []string{"driver", "path", "dsn"}
 	secretsKeys  = []string{"keyFile"}
 	redisKeys    = []string{"url"}
-	authKeys     = []string{"localLogin", "accessTokenTTL", "refreshTokenTTL", "providers"}
-	providerKeys = []string{"type", "displayName", "clientId", "clientSecret", "scopes", "issuer", "classic",
-		"authURL", "tokenURL", "userInfoURL", "jwksURL", "revokeURL", "profileURL"}
+	authKeys     = []string{"localLogin", "accessTokenTTL", "refreshTokenTTL", "providers", "admins"}
+	providerKeys = []string{"type", "displayName", "clientId", "clientSecret", "scopes", "issuer", "classic", "oidc",
+		"domains", "authURL", "tokenURL", "userInfoURL", "jwksURL", "revokeURL", "profileURL"}
 	accessKeys     = []string{"default", "servers"}
 	accessRuleKeys = []string{"roles", "users"}
-	providerTypes  = []string{"naver", "google", "github", "oidc"}
+	providerTypes  = []string{"naver", "kakao", "naverworks", "google", "github", "oidc"}
 	roles          = []string{"admin", "user"}
 )
 
@@ -201,6 +213,7 @@ func checkRedisURL(s string) string {
 
 func (d *decoder) authSection(c *Config, n ast.Node) {
 	fields, _ := d.mapping(n, "auth")
+	var admins *field
 	for _, f := range fields {
 		switch f.key {
 		case "localLogin":
@@ -222,10 +235,75 @@ func (d *decoder) authSection(c *Config, n ast.Node) {
 					c.Auth.Providers = append(c.Auth.Providers, prov)
 				}
 			}
+		case "admins":
+			admins = &f
 		default:
 			d.unknownKey(f, "auth", authKeys)
 		}
 	}
+	if admins != nil {
+		// After the providers, whose names provider:subject must use.
+		c.Auth.Admins = d.admins(admins.value, c.Auth.Providers)
+	}
+}
+
+// admins reads auth.admins: a list of e-mail addresses and
+// provider:subject entries.
+func (d *decoder) admins(n ast.Node, providers []*Provider) []Admin {
+	r := d.resolve(n)
+	if isNull(r) {
+		return nil
+	}
+	seq, ok := r.(*ast.SequenceNode)
+	if !ok {
+		d.errorf(r, "auth.admins must be a list of e-mail addresses or provider:subject entries, got %s", kind(r))
+		return nil
+	}
+	var names []string
+	for _, p := range providers {
+		names = append(names, p.Name)
+	}
+	var out []Admin
+	for i, v := range seq.Values {
+		what := fmt.Sprintf("auth.admins[%d]", i)
+		s, good := d.str(v, what)
+		if !good {
+			continue
+		}
+		s = strings.TrimSpace(s)
+		a := Admin{Pos: d.pos(v)}
+		switch prov, sub, isProv := strings.Cut(s, ":"); {
+		case s == "":
+			d.errorf(v, "%s is empty (want an e-mail address or provider:subject)", what)
+			continue
+		case strings.Contains(s, "@") && !strings.ContainsAny(s, " \t:"):
+			local, domain, _ := strings.Cut(s, "@")
+			if local == "" || domain == "" || strings.Contains(domain, "@") {
+				d.errorf(v, "%s: %q is not an e-mail address", what, s)
+				continue
+			}
+			a.Email = s
+		case isProv && prov != "" && sub != "":
+			if !slices.Contains(names, prov) {
+				d.errorf(v, "%s: %q names provider %q, which auth.providers does not configure (configured: %s)",
+					what, s, prov, orNone(names))
+				continue
+			}
+			a.Provider, a.Subject = prov, sub
+		default:
+			d.errorf(v, "%s: %q is neither an e-mail address nor provider:subject (e.g. \"kakao:3141592653\")", what, s)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func (d *decoder) identityProvider(pf field) *Provider {
@@ -252,6 +330,13 @@ func (d *decoder) identityProvider(pf field) *Provider {
 			p.Issuer = d.urlField(f.value, what)
 		case "classic":
 			p.Classic, _, _ = d.boolean(f.value, what)
+		case "oidc":
+			// kakao: oidc: false selects the REST flow without OpenID Connect.
+			if v, present, ok := d.boolean(f.value, what); present && ok {
+				p.Classic = !v
+			}
+		case "domains":
+			p.Domains, _ = d.strList(f.value, what, true)
 		case "authURL":
 			p.AuthURL = d.urlField(f.value, what)
 		case "tokenURL":
@@ -274,12 +359,18 @@ func (d *decoder) identityProvider(pf field) *Provider {
 		if slices.Contains(providerTypes, pf.key) {
 			p.Type = pf.key
 		} else {
-			d.errorf(pf.keyN, "%s: type is required (one of naver, google, github, oidc)", where)
+			d.errorf(pf.keyN, "%s: type is required (one of naver, kakao, naverworks, google, github, oidc)", where)
 			return nil
 		}
 	}
 	if p.ClientID == "" {
 		d.errorf(pf.keyN, "%s: clientId is required", where)
+	}
+	if p.Type == "naverworks" && len(p.Domains) == 0 {
+		d.errorf(pf.keyN, "%s: domains is required for type naverworks: the domain ids or mail domains whose users may sign in (e.g. domains: [\"example.co.kr\"])", where)
+	}
+	if p.Type != "naverworks" && len(p.Domains) > 0 {
+		d.errorf(pf.keyN, "%s: domains is only for type naverworks", where)
 	}
 	if p.Type == "oidc" && p.Issuer == "" {
 		d.errorf(pf.keyN, "%s: issuer is required for type oidc", where)

@@ -128,3 +128,66 @@ func TestRedisSectionErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestKoreanProvidersAndAdmins(t *testing.T) {
+	const in = `auth:
+  providers:
+    kakao:
+      clientId: rest-api-key
+    kakao-rest:
+      type: kakao
+      oidc: false
+      clientId: rest-api-key
+      clientSecret: s
+      scopes: [profile_nickname, account_email]
+    naverworks:
+      clientId: w
+      clientSecret: ws
+      domains: ["10000001", example.co.kr]
+  admins:
+    - boss@example.co.kr
+    - kakao:3141592653
+    - naverworks:userf7da-f82c
+`
+	got, err := Parse("a.yaml", []byte(in), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Auth{LocalLogin: true, AccessTokenTTL: DefaultAccessTokenTTL, RefreshTokenTTL: DefaultRefreshTokenTTL, Providers: []*Provider{
+		{Name: "kakao", Pos: Position{"a.yaml", 3, 5}, Type: "kakao", ClientID: "rest-api-key"},
+		{Name: "kakao-rest", Pos: Position{"a.yaml", 5, 5}, Type: "kakao", Classic: true, ClientID: "rest-api-key", ClientSecret: "s",
+			Scopes: []string{"profile_nickname", "account_email"}},
+		{Name: "naverworks", Pos: Position{"a.yaml", 11, 5}, Type: "naverworks", ClientID: "w", ClientSecret: "ws",
+			Domains: []string{"10000001", "example.co.kr"}},
+	}, Admins: []Admin{
+		{Email: "boss@example.co.kr", Pos: Position{"a.yaml", 16, 7}},
+		{Provider: "kakao", Subject: "3141592653", Pos: Position{"a.yaml", 17, 7}},
+		{Provider: "naverworks", Subject: "userf7da-f82c", Pos: Position{"a.yaml", 18, 7}},
+	}}
+	if diff := cmp.Diff(want, got.Auth); diff != "" {
+		t.Errorf("auth (-want +got):\n%s", diff)
+	}
+}
+
+func TestKoreanProvidersAndAdminsErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"auth:\n  providers:\n    naverworks:\n      clientId: x\n      clientSecret: y\n",
+			"a.yaml:3:5: auth.providers.naverworks: domains is required for type naverworks"},
+		{"auth:\n  providers:\n    kakao:\n      clientId: x\n      domains: [a.example]\n",
+			"a.yaml:3:5: auth.providers.kakao: domains is only for type naverworks"},
+		{"auth:\n  providers:\n    kakao:\n      clientId: x\n      oidc: maybe\n", "auth.providers.kakao.oidc"},
+		{"auth:\n  admins:\n    - kakao:1\n",
+			`a.yaml:3:7: auth.admins[0]: "kakao:1" names provider "kakao", which auth.providers does not configure (configured: none)`},
+		{"auth:\n  providers:\n    kakao: {clientId: x}\n  admins:\n    - root\n",
+			`a.yaml:5:7: auth.admins[0]: "root" is neither an e-mail address nor provider:subject`},
+		{"auth:\n  admins:\n    - \"@example.com\"\n", `a.yaml:3:7: auth.admins[0]: "@example.com" is not an e-mail address`},
+		{"auth:\n  admins: boss@example.com\n", "a.yaml:2:11: auth.admins must be a list"},
+		{"auth:\n  admins:\n    - \"\"\n", "auth.admins[0] is empty"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("a.yaml", []byte(tt.in), nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v; want error containing %q", tt.in, err, tt.want)
+		}
+	}
+}

@@ -1,5 +1,5 @@
 // Package idp signs users in with external identity providers — NAVER login,
-// Google, GitHub and any OpenID Connect issuer — on behalf of the
+// Kakao Login, NAVER WORKS, Google, GitHub and any OpenID Connect issuer — on behalf of the
 // authorization server. It owns the provider side of the login: the authorize
 // URL, the code exchange, id_token verification and profile lookups, each
 // speaking the provider's real wire format (shared/WIRE.md), quirks included.
@@ -21,6 +21,7 @@ import (
 // Provider is an external identity provider users sign in with.
 type Provider interface {
 	Name() string        // config name, e.g. "naver", "google", "github", "corp"
+	Type() string        // Config.Type, e.g. "naver", "kakao", "naverworks", "oidc"
 	DisplayName() string // e.g. "NAVER", "Google", "GitHub"
 	// AuthCodeURL returns where to send the browser. pkceChallenge is the
 	// S256 challenge of a verifier the caller keeps (ignored by providers
@@ -93,10 +94,13 @@ type Error struct {
 	Provider string // Config.Name
 	// Endpoint is "authorization response", "token endpoint",
 	// "profile endpoint" or "userinfo endpoint".
-	Endpoint    string
-	StatusCode  int    // HTTP status; 0 for the authorization response
-	Code        string // OAuth error code or NAVER resultcode, e.g. "invalid_grant", "024"
-	Description string
+	Endpoint   string
+	StatusCode int    // HTTP status; 0 for the authorization response
+	Code       string // OAuth error code or NAVER resultcode, e.g. "invalid_grant", "024"
+	// ProviderCode is the provider's own code next to the OAuth one, e.g.
+	// Kakao's error_code "KOE320"; "" for most providers.
+	ProviderCode string
+	Description  string
 }
 
 func (e *Error) Error() string {
@@ -104,6 +108,9 @@ func (e *Error) Error() string {
 	b.WriteString(e.Provider + ": " + e.Endpoint)
 	if e.Code != "" {
 		b.WriteString(": " + e.Code)
+	}
+	if e.ProviderCode != "" {
+		b.WriteString(" (" + e.ProviderCode + ")")
 	}
 	if e.Description != "" {
 		b.WriteString(": " + e.Description)
@@ -116,7 +123,7 @@ func (e *Error) Error() string {
 
 // Config is one provider's configuration.
 type Config struct {
-	Type        string // "naver" | "google" | "github" | "oidc"
+	Type        string // "naver" | "kakao" | "naverworks" | "google" | "github" | "oidc"
 	Name        string // zero: Type
 	DisplayName string // zero: "NAVER", "Google", "GitHub", or Name for "oidc"
 	ClientID    string // required
@@ -132,8 +139,14 @@ type Config struct {
 	// endpoints without discovery.
 	Issuer string
 	// Classic selects NAVER's classic OAuth 2.0 endpoints (no PKCE, no
-	// id_token; identity from the profile API) instead of OIDC.
+	// id_token; identity from the profile API) instead of OIDC; for kakao,
+	// Kakao Login's REST flow without OpenID Connect (identity from
+	// /v2/user/me).
 	Classic bool
+	// Domains (naverworks, required) are the NAVER WORKS domains whose
+	// users may sign in: a domain id ("10000001") or a mail domain
+	// ("example.co.kr"). Others are refused with ErrDomainNotAllowed.
+	Domains []string
 	// Endpoint overrides (NAVER government cloud, a corporate proxy, a local
 	// fake). Zero: discovered, or the provider's well-known endpoint.
 	// RevokeURL is accepted for configuration but not used yet: Provider has
@@ -171,6 +184,10 @@ func New(ctx context.Context, cfg Config, httpClient *http.Client) (Provider, er
 	switch cfg.Type {
 	case "naver":
 		p, err = newNaver(ctx, cfg, httpClient)
+	case "kakao":
+		p, err = newKakao(ctx, cfg, httpClient)
+	case "naverworks":
+		p, err = newNaverWorks(cfg, httpClient)
 	case "google":
 		p, err = newGoogle(ctx, cfg, httpClient)
 	case "github":
@@ -178,11 +195,12 @@ func New(ctx context.Context, cfg Config, httpClient *http.Client) (Provider, er
 	case "oidc":
 		p, err = newOIDC(ctx, cfg, httpClient)
 	default:
-		return nil, fmt.Errorf("identity provider %q: unknown type %q (want naver, google, github or oidc)", cfg.Name, cfg.Type)
+		return nil, fmt.Errorf("identity provider %q: unknown type %q (want naver, kakao, naverworks, google, github or oidc)", cfg.Name, cfg.Type)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("identity provider %q: %w", cfg.Name, err)
 	}
+	p.typ = cfg.Type
 	return p, nil
 }
 

@@ -95,6 +95,8 @@ func TestFullFlow(t *testing.T) {
 	google := idptest.DefaultGoogleUser()
 	gh := idptest.DefaultGitHubUser()
 	corp := idptest.DefaultOIDCUser()
+	kakaoUser := idptest.DefaultKakaoUser()
+	worksUser := idptest.DefaultNaverWorksUser()
 
 	tests := []struct {
 		name  string
@@ -239,6 +241,56 @@ func TestFullFlow(t *testing.T) {
 				Username: corp.PreferredUsername},
 			profileCalls: 1, wantExpiry: true, wantRefresh: true,
 			wantScopes: []string{"openid", "email", "profile"},
+		},
+		{
+			name: "kakao oidc, email_verified from userinfo",
+			start: func(t *testing.T) (idp.Config, *idptest.Server) {
+				f := idptest.NewKakao(t, nil)
+				return f.Config(), f.Server
+			},
+			want: &idp.Identity{Subject: "3141592653", Email: kakaoUser.Email, EmailVerified: true, Name: kakaoUser.Nickname,
+				Username: kakaoUser.Nickname, Picture: kakaoUser.Picture},
+			wantAuth:     url.Values{"scope": nil, "code_challenge_method": {"S256"}},
+			profileCalls: 1, wantExpiry: true, wantRefresh: true,
+			wantScopes: []string{"account_email", "profile_nickname", "openid"},
+		},
+		{
+			name: "kakao oidc with consent items and a client secret",
+			start: func(t *testing.T) (idp.Config, *idptest.Server) {
+				f := idptest.NewKakao(t, &idptest.KakaoOptions{ClientSecret: "kakao-secret"})
+				cfg := f.Config()
+				cfg.Scopes = []string{"profile_nickname", "account_email"}
+				return cfg, f.Server
+			},
+			want: &idp.Identity{Subject: "3141592653", Email: kakaoUser.Email, EmailVerified: true, Name: kakaoUser.Nickname,
+				Username: kakaoUser.Nickname, Picture: kakaoUser.Picture},
+			wantAuth:     url.Values{"scope": {"openid,profile_nickname,account_email"}},
+			profileCalls: 1, wantExpiry: true, wantRefresh: true,
+			wantScopes: []string{"openid", "profile_nickname", "account_email"},
+		},
+		{
+			name: "kakao REST flow, /v2/user/me",
+			start: func(t *testing.T) (idp.Config, *idptest.Server) {
+				f := idptest.NewKakao(t, &idptest.KakaoOptions{NoOIDC: true})
+				return f.ClassicConfig(), f.Server
+			},
+			want: &idp.Identity{Subject: "3141592653", Email: kakaoUser.Email, EmailVerified: true, Name: kakaoUser.Nickname,
+				Username: kakaoUser.Nickname, Picture: kakaoUser.Picture},
+			wantAuth:     url.Values{"scope": nil, "nonce": nil, "code_challenge_method": {"S256"}},
+			profileCalls: 1, wantExpiry: true, wantRefresh: true,
+			wantScopes: []string{"account_email", "profile_nickname"},
+		},
+		{
+			name: "naverworks",
+			start: func(t *testing.T) (idp.Config, *idptest.Server) {
+				f := idptest.NewNaverWorks(t, nil)
+				return f.Config(), f.Server
+			},
+			want: &idp.Identity{Subject: worksUser.UserID, Email: worksUser.Email, EmailVerified: true, Name: "김민지",
+				Username: "minji"},
+			wantAuth:     url.Values{"scope": {"user.profile.read"}, "code_challenge": nil},
+			profileCalls: 1, wantExpiry: true, wantRefresh: true,
+			wantScopes: []string{"user.profile.read"},
 		},
 	}
 	for _, tt := range tests {
@@ -397,6 +449,18 @@ func TestRefresh(t *testing.T) {
 		}},
 		{"google", false, func(t *testing.T, rotate bool) (idp.Config, *idptest.Server) {
 			f := idptest.NewGoogle(t, nil)
+			return f.Config(), f.Server
+		}},
+		{"kakao", false, func(t *testing.T, rotate bool) (idp.Config, *idptest.Server) {
+			f := idptest.NewKakao(t, nil)
+			return f.Config(), f.Server
+		}},
+		{"kakao REST", false, func(t *testing.T, rotate bool) (idp.Config, *idptest.Server) {
+			f := idptest.NewKakao(t, &idptest.KakaoOptions{NoOIDC: true})
+			return f.ClassicConfig(), f.Server
+		}},
+		{"naverworks", false, func(t *testing.T, rotate bool) (idp.Config, *idptest.Server) {
+			f := idptest.NewNaverWorks(t, nil)
 			return f.Config(), f.Server
 		}},
 		{"oidc rotating", true, func(t *testing.T, rotate bool) (idp.Config, *idptest.Server) {

@@ -19,7 +19,7 @@ import (
 // provider is the one implementation of Provider; the per-type constructors
 // (naver.go, google.go, github.go, oidc.go) set its knobs.
 type provider struct {
-	name, displayName      string
+	typ, name, displayName string
 	client                 *http.Client
 	clientID, clientSecret string
 	scopes                 []string
@@ -52,12 +52,23 @@ type provider struct {
 	ownEmail bool
 
 	refresh bool
+
+	// scopeSep joins scopes in the authorize URL; "" is a space (RFC 6749
+	// §3.3). Kakao wants commas.
+	scopeSep string
+	// formCharset labels token requests
+	// application/x-www-form-urlencoded;charset=utf-8, as Kakao documents.
+	formCharset bool
+	// allow, when set, decides after identification whether the user may
+	// sign in (NAVER WORKS domains); its error is returned by Exchange.
+	allow func(*Identity) error
 }
 
 var _ Provider = (*provider)(nil)
 
 func (p *provider) Name() string        { return p.name }
 func (p *provider) DisplayName() string { return p.displayName }
+func (p *provider) Type() string        { return p.typ }
 
 func (p *provider) AuthCodeURL(state, nonce, pkceChallenge, redirectURI string) string {
 	v := url.Values{"response_type": {"code"}, "client_id": {p.clientID}}
@@ -65,7 +76,7 @@ func (p *provider) AuthCodeURL(state, nonce, pkceChallenge, redirectURI string) 
 		v.Set("redirect_uri", redirectURI)
 	}
 	if len(p.scopes) > 0 {
-		v.Set("scope", strings.Join(p.scopes, " "))
+		v.Set("scope", strings.Join(p.scopes, orDefault(p.scopeSep, " ")))
 	}
 	if state != "" {
 		v.Set("state", state)
@@ -111,6 +122,11 @@ func (p *provider) Exchange(ctx context.Context, params url.Values, pkceVerifier
 	}
 	if p.ownEmail && id.Email != "" {
 		id.EmailVerified = true
+	}
+	if p.allow != nil {
+		if err := p.allow(id); err != nil {
+			return nil, nil, err
+		}
 	}
 	return id, tok, nil
 }
@@ -187,7 +203,7 @@ func (p *provider) identify(ctx context.Context, tok *Token, nonce string) (*Ide
 	fill(&merged.Name, prof.Name)
 	fill(&merged.Username, prof.Username)
 	fill(&merged.Picture, prof.Picture)
-	if merged.Email == "" {
+	if merged.Email == "" || (!merged.EmailVerified && prof.EmailVerified && strings.EqualFold(prof.Email, merged.Email)) {
 		merged.Email, merged.EmailVerified = prof.Email, prof.EmailVerified
 	}
 	return &merged, nil
@@ -212,7 +228,11 @@ func (p *provider) token(ctx context.Context, form url.Values) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: token endpoint: %w", p.name, err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.formCharset {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
+	} else {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	// GitHub answers form-encoded without it; harmless elsewhere.
 	req.Header.Set("Accept", "application/json")
 	if user != "" {
@@ -232,11 +252,13 @@ func (p *provider) token(ctx context.Context, form url.Values) (*Token, error) {
 	if code := fields.get("error"); failed || code != "" {
 		// Some providers (NAVER classic, GitHub) answer errors with 200.
 		return nil, &Error{
-			Provider:    p.name,
-			Endpoint:    "token endpoint",
-			StatusCode:  resp.StatusCode,
-			Code:        sanitize(code, p.clientSecret),
-			Description: sanitize(fields.get("error_description"), p.clientSecret, form.Get("code"), form.Get("refresh_token")),
+			Provider:   p.name,
+			Endpoint:   "token endpoint",
+			StatusCode: resp.StatusCode,
+			Code:       sanitize(code, p.clientSecret),
+			// Kakao adds its own code (KOE320) next to the OAuth one.
+			ProviderCode: sanitize(fields.get("error_code"), p.clientSecret),
+			Description:  sanitize(fields.get("error_description"), p.clientSecret, form.Get("code"), form.Get("refresh_token")),
 		}
 	}
 	if perr != nil {

@@ -1,7 +1,9 @@
 // Package idptest provides fakes of the identity providers idp talks to —
-// NAVER (login, profile, calendar, search), Google, GitHub and a generic
-// OpenID Connect issuer — as httptest servers speaking the real wire formats
-// of shared/WIRE.md, quirks included. Tests of any package may import it.
+// NAVER (login, profile, calendar, search), Kakao Login (OIDC and REST),
+// NAVER WORKS, Google, GitHub and a generic OpenID Connect issuer — as
+// httptest servers speaking the real wire formats of shared/WIRE.md, quirks
+// included. The Kakao and NAVER WORKS formats, which WIRE.md does not
+// cover, are written down at the top of kakao.go and naverworks.go. Tests of any package may import it.
 //
 // Every fake auto-approves: its authorize endpoint redirects straight back to
 // redirect_uri with a code for the default user, or for the user named by a
@@ -66,6 +68,8 @@ type TokenRequest struct {
 	Method    string
 	Form      url.Values // body and query, client_secret included
 	BasicAuth bool       // the client authenticated with an Authorization: Basic header
+	// ContentType is the request's Content-Type header.
+	ContentType string
 }
 
 // Server is the part every fake shares: the HTTP server, the signing key,
@@ -382,6 +386,11 @@ type tokenFlavor struct {
 	scope           string // "", "space" or "comma": whether and how scope is returned
 	github          bool   // form-encoded unless Accept: application/json; GitHub error codes
 	revokeGrant     bool   // NAVER classic grant_type=delete
+	// kakao: scopes are comma-separated; an id_token is issued when
+	// kakaoOIDC and the request named no scope or openid; errors carry
+	// Kakao's error_code (KOE320 for a bad code, KOE010 for bad client
+	// credentials).
+	kakao, kakaoOIDC bool
 }
 
 func (s *Server) handleToken(f tokenFlavor) http.HandlerFunc {
@@ -399,7 +408,7 @@ func (s *Server) handleToken(f tokenFlavor) http.HandlerFunc {
 		user, pass, hasBasic := r.BasicAuth()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.tokenReqs = append(s.tokenReqs, TokenRequest{Method: r.Method, Form: cloneValues(form), BasicAuth: hasBasic})
+		s.tokenReqs = append(s.tokenReqs, TokenRequest{Method: r.Method, Form: cloneValues(form), BasicAuth: hasBasic, ContentType: r.Header.Get("Content-Type")})
 
 		reply := func(status int, v map[string]any) {
 			if f.github && !strings.Contains(r.Header.Get("Accept"), "application/json") {
@@ -421,7 +430,18 @@ func (s *Server) handleToken(f tokenFlavor) http.HandlerFunc {
 			if status == http.StatusUnauthorized && !f.github {
 				w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
 			}
-			reply(status, map[string]any{"error": code, "error_description": desc})
+			body := map[string]any{"error": code, "error_description": desc}
+			if f.kakao {
+				switch code {
+				case "invalid_grant":
+					body["error_code"] = "KOE320"
+				case "invalid_client":
+					body["error_code"] = "KOE010"
+				default:
+					body["error_code"] = "KOE001"
+				}
+			}
+			reply(status, body)
 		}
 		badCode, badClient := "invalid_grant", "invalid_client"
 		if f.github {
@@ -459,6 +479,17 @@ func (s *Server) handleToken(f tokenFlavor) http.HandlerFunc {
 			}
 		}
 		addScope := func(scope string) {
+			if f.kakao {
+				// Kakao reports the consent items granted; without a scope
+				// parameter those are the app's (here nickname and e-mail).
+				if scope == "" {
+					scope = "account_email,profile_nickname"
+					if f.kakaoOIDC {
+						scope += ",openid"
+					}
+				}
+				scope = strings.Join(scopeFields(scope, true), " ")
+			}
 			switch f.scope {
 			case "space":
 				out["scope"] = scope
@@ -502,7 +533,11 @@ func (s *Server) handleToken(f tokenFlavor) http.HandlerFunc {
 			}
 			addExpiry()
 			addScope(g.scope)
-			if f.idToken && slices.Contains(strings.Fields(g.scope), "openid") {
+			wantID := f.idToken && slices.Contains(scopeFields(g.scope, f.kakao), "openid")
+			if f.kakao {
+				wantID = f.kakaoOIDC && (g.scope == "" || slices.Contains(scopeFields(g.scope, true), "openid"))
+			}
+			if wantID {
 				tok, err := s.idTokenLocked(g.sub, g.nonce)
 				if err != nil {
 					fail(http.StatusInternalServerError, "server_error", err.Error())
@@ -661,6 +696,15 @@ func randomString(prefix string, n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return prefix + hex.EncodeToString(b)
+}
+
+// scopeFields splits a scope parameter: on spaces, and on commas too when
+// comma (Kakao).
+func scopeFields(scope string, comma bool) []string {
+	if !comma {
+		return strings.Fields(scope)
+	}
+	return strings.FieldsFunc(scope, func(r rune) bool { return r == ',' || r == ' ' })
 }
 
 func cloneValues(v url.Values) url.Values {
