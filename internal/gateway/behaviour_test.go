@@ -289,6 +289,9 @@ func TestChildrenPerBinding(t *testing.T) {
 					t.Cleanup(func() { cs.Close() })
 					res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up__touch", Arguments: map[string]any{"tag": "t"}})
 					if err != nil || res.IsError {
+						if res == nil {
+							t.Fatalf("%s %s: call: %v", user, rev, err)
+						}
 						t.Fatalf("%s %s: call: %v %v", user, rev, err, resultText(res))
 					}
 				}
