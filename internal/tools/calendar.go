@@ -292,6 +292,12 @@ func newEvent(in scheduleInput, loc *time.Location) (*event, error) {
 		}
 		ev.End = end
 	}
+	// iCalendar dates have four-digit years (RFC 5545 §3.3.4), in UTC too.
+	for _, t := range []time.Time{ev.Start, ev.End, ev.Start.UTC(), ev.End.UTC()} {
+		if t.Year() < 1 || t.Year() > 9999 {
+			return nil, fail(nil, "the event must fall between the years 1 and 9999")
+		}
+	}
 	if r := strings.TrimPrefix(strings.TrimSpace(in.Recurrence), "RRULE:"); r != "" {
 		if !rruleRE.MatchString(r) {
 			return nil, fail(nil, "recurrence %q is not an RRULE value such as FREQ=WEEKLY;BYDAY=MO;COUNT=10", in.Recurrence)
