@@ -158,7 +158,9 @@ func FuzzFill(f *testing.F) {
 		if id == "" {
 			m = 0
 		}
-		if !strings.Contains(tmpl, "{{{{") && !strings.Contains(tmpl, "}}}") {
+		// Runs of three or more braces overlap a placeholder in ways this
+		// count does not model ("{{{TOKEN}}" is left as it is).
+		if !strings.Contains(tmpl, "{{{") && !strings.Contains(tmpl, "}}}") {
 			want := len(tmpl) - n*len("{{TOKEN}}") + n*len(token) - m*len("{{LIBRECHAT_USER_ID}}") + m*len(id)
 			if len(out) != want && strings.Count(tmpl, "{{") == n+m {
 				t.Fatalf("fill(%q) = %q: length %d, want %d", tmpl, out, len(out), want)
